@@ -1,0 +1,52 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/decnet/mazenet/internal/domain"
+)
+
+// statusOf is the one table mapping domain error codes to HTTP statuses.
+var statusOf = map[domain.Code]int{
+	domain.EInvalid:       http.StatusBadRequest,
+	domain.EUnauthorized:  http.StatusUnauthorized,
+	domain.EForbidden:     http.StatusForbidden,
+	domain.ENotFound:      http.StatusNotFound,
+	domain.EConflict:      http.StatusConflict,
+	domain.ETooLarge:      http.StatusRequestEntityTooLarge,
+	domain.EUnprocessable: http.StatusUnprocessableEntity,
+	domain.ERateLimited:   http.StatusTooManyRequests,
+	domain.EInternal:      http.StatusInternalServerError,
+}
+
+// Error writes err as {"detail": ...} with its status. Internal errors are
+// logged once here, with the request id, and shown as a generic message.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := domain.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if code == domain.EInternal {
+		s.Log.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path)
+	}
+	body := map[string]any{"detail": domain.ErrorMessage(err)}
+	var de *domain.Error
+	if asDomain(err, &de) {
+		for k, v := range de.Fields {
+			body[k] = v
+		}
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	writeJSON(w, status, body)
+}
+
+// writeJSON writes v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,211 @@
+// Package api is mazenet's REST API (chi): auth, users, topologies, the
+// mutation queue, catalogs, health, metrics and the dashboard. Every failure
+// leaves through Server.Error; every route is registered in routes below.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/decnet/mazenet/internal/auth"
+	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/postgres"
+	"github.com/decnet/mazenet/internal/rediskey"
+	"github.com/decnet/mazenet/internal/relay"
+)
+
+// Enqueuer is the part of *asynq.Client the API uses to wake workers.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Server is the API's dependencies. Build it with its fields, then call
+// Handler once.
+type Server struct {
+	DB      *postgres.DB
+	Redis   redis.UniversalClient
+	Keys    rediskey.Keys
+	Tokens  *auth.Tokens
+	Tickets *auth.Tickets
+	Relay   *relay.Relay
+	Tasks   Enqueuer
+	Queue   string // asynq queue for every task
+	Log     *slog.Logger
+
+	// BcryptCost is the cost of new password hashes (0 = auth.BcryptCost).
+	BcryptCost int
+	// DevMode relaxes what only a developer's machine may relax (documented
+	// in the README); production never sets it.
+	DevMode bool
+	// SSEPublicURL is where the dashboard opens EventSource ("" = same origin).
+	SSEPublicURL string
+	// Extra lets cmd/api mount more handlers (metrics, asynqmon) on the router.
+	Extra func(r chi.Router, s *Server)
+}
+
+// Handler builds the router.
+func (s *Server) Handler() http.Handler {
+	if s.Log == nil {
+		s.Log = slog.Default()
+	}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID, s.logRequests, s.recoverer)
+	r.Get("/healthz", s.handleHealthz)
+	r.Get("/readyz", s.handleReadyz)
+	r.Route("/api/v1", func(r chi.Router) {
+		s.authRoutes(r)
+		s.userRoutes(r)
+		s.catalogRoutes(r)
+		s.topologyRoutes(r)
+		s.mutationRoutes(r)
+	})
+	s.dashboardRoutes(r)
+	if s.Extra != nil {
+		s.Extra(r, s)
+	}
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.Error(w, r, domain.Errorf(domain.ENotFound, "Not found"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method not allowed"})
+	})
+	return r
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{"postgres": "ok", "redis": "ok"}
+	status := http.StatusOK
+	if err := s.DB.PingContext(ctx); err != nil {
+		checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
+	}
+	if err := s.Redis.Ping(ctx).Err(); err != nil {
+		checks["redis"], status = "unreachable", http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, checks)
+}
+
+// logRequests logs one structured line per request, without query strings
+// (nothing secret ever travels there, but tickets must not be logged either).
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		s.Log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("request_id", middleware.GetReqID(r.Context())),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", ww.Status()), slog.Duration("elapsed", time.Since(start)))
+	})
+}
+
+// recoverer turns a panic into a logged 500 with the standard body.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil && v != http.ErrAbortHandler {
+				s.Log.ErrorContext(r.Context(), "panic", "panic", v, "path", r.URL.Path,
+					"request_id", middleware.GetReqID(r.Context()))
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"detail": "Internal error."})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type ctxKey int
+
+const (
+	userKey ctxKey = iota
+	claimsKey
+)
+
+// userFrom returns the authenticated user (nil outside authenticated routes).
+func userFrom(ctx context.Context) *domain.User {
+	u, _ := ctx.Value(userKey).(*domain.User)
+	return u
+}
+
+// claimsFrom returns the verified token claims of the request.
+func claimsFrom(ctx context.Context) auth.Claims {
+	c, _ := ctx.Value(claimsKey).(auth.Claims)
+	return c
+}
+
+// bearer extracts the token of an `Authorization: Bearer` header. Tokens are
+// never read from query parameters (DOMAIN §11.3).
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// Authenticate resolves an access token to its user: signature and claims,
+// then the user row, the denylist and tokens_valid_from (DOMAIN §11.2).
+func (s *Server) Authenticate(ctx context.Context, token string) (*domain.User, auth.Claims, error) {
+	if token == "" {
+		return nil, auth.Claims{}, domain.Errorf(domain.EUnauthorized, "Not authenticated")
+	}
+	c, err := s.Tokens.Verify(token)
+	if err != nil {
+		return nil, c, err
+	}
+	u, revoked, err := s.DB.UserForToken(ctx, c.UserUUID, c.JTI)
+	if err != nil {
+		return nil, c, err
+	}
+	if revoked || !auth.TokenStillValid(c, u.TokensValidFrom) {
+		return nil, c, domain.ErrUnauthorized
+	}
+	return u, c, nil
+}
+
+// authenticated requires a valid token; allowMustChange lets users with a
+// pending forced password change through (change-password and logout only).
+func (s *Server) authenticated(allowMustChange bool) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, c, err := s.Authenticate(r.Context(), bearer(r))
+			if err != nil {
+				s.Error(w, r, err)
+				return
+			}
+			if u.MustChangePassword && !allowMustChange {
+				s.Error(w, r, domain.ErrPasswordChange)
+				return
+			}
+			ctx := context.WithValue(r.Context(), userKey, u)
+			ctx = context.WithValue(ctx, claimsKey, c)
+			next.ServeHTTP(w, r.WithContext(ctx))
+		})
+	}
+}
+
+// viewer admits any authenticated user without a pending password change.
+func (s *Server) viewer(next http.Handler) http.Handler { return s.authenticated(false)(next) }
+
+// admin admits admins only (403 for viewers).
+func (s *Server) admin(next http.Handler) http.Handler {
+	return s.authenticated(false)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if userFrom(r.Context()).Role != domain.RoleAdmin {
+			s.Error(w, r, domain.ErrForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}

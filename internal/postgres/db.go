@@ -1,0 +1,80 @@
+// Package postgres is mazenet's PostgreSQL store. Public methods own their
+// transaction; helpers that take a *sqlx.Tx compose inside one. SQL sits
+// inline beside the method that runs it and is always parameterised.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/decnet/mazenet/internal/domain"
+)
+
+// DB is the store: a pooled connection to one database (and schema).
+type DB struct {
+	*sqlx.DB
+	// Now returns the current time; tests may replace it.
+	Now func() time.Time
+}
+
+// Open connects to dsn, honouring sslmode and any search_path it carries, and
+// checks the connection.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	x, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	x.SetMaxOpenConns(32)
+	x.SetMaxIdleConns(32)
+	x.SetConnMaxIdleTime(5 * time.Minute)
+	if err := x.PingContext(ctx); err != nil {
+		x.Close()
+		return nil, fmt.Errorf("postgres: ping: %w", err)
+	}
+	return &DB{DB: x, Now: time.Now}, nil
+}
+
+// InTx runs fn inside one transaction, committing when fn returns nil and
+// rolling back otherwise. The commit error is returned, never dropped.
+func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("postgres: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("postgres: commit: %w", err)
+	}
+	return nil
+}
+
+// pgCode returns the SQLSTATE of a lib/pq error, or "".
+func pgCode(err error) string {
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		return string(pe.Code)
+	}
+	return ""
+}
+
+// SQLSTATE codes the store translates into domain errors.
+const (
+	codeUniqueViolation     = "23505"
+	codeForeignKeyViolation = "23503"
+	codeCheckViolation      = "23514"
+	codeInvalidText         = "22P02"
+)
+
+// isUniqueViolation reports whether err is a unique-constraint violation.
+func isUniqueViolation(err error) bool { return pgCode(err) == codeUniqueViolation }
+
+// notFound maps sql.ErrNoRows-style absence to a domain 404.
+func notFound(what string) error { return domain.Errorf(domain.ENotFound, "%s not found", what) }

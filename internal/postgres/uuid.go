@@ -1,0 +1,20 @@
+package postgres
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// isUUID reports whether s parses as a UUID, so malformed ids in URLs are a
+// plain 404 instead of a database error.
+func isUUID(s string) bool {
+	_, err := uuid.Parse(s)
+	return err == nil
+}
+
+// newID returns a fresh UUIDv4 string.
+func newID() string { return uuid.NewString() }
+
+// timeNow is the clock used for event timestamps.
+var timeNow = time.Now
