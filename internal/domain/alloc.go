@@ -40,14 +40,14 @@ func NextSubnet(base string, reserved map[string]bool) (string, error) {
 // legacy "a.b" (optionally "a.b.") shorthand for a.b.0.0/16.
 func parseSubnetBase(base string) (netip.Prefix, error) {
 	bad := Errorf(EInvalid, "subnet base must be an IPv4 network of /24 or wider, got '%s'", base)
-	s := strings.TrimSuffix(base, ".")
-	if parts := strings.Split(s, "."); len(parts) == 2 && !strings.Contains(s, "/") {
-		for _, part := range parts {
+	s := base
+	if short := strings.TrimSuffix(base, "."); strings.Count(short, ".") == 1 && !strings.Contains(short, "/") {
+		for _, part := range strings.Split(short, ".") {
 			if n, err := strconv.Atoi(part); !isDigits(part) || err != nil || n > 255 {
 				return netip.Prefix{}, bad
 			}
 		}
-		s += ".0.0/16"
+		s = short + ".0.0/16"
 	}
 	p, err := parseIPv4Network(s, true)
 	if err != nil || p.Bits() > 24 {
