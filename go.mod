@@ -1,5 +1,8 @@
 module github.com/decnet/mazenet
 
+// +heroku goVersion go1.26
+// +heroku install ./cmd/api ./cmd/worker ./cmd/sse ./cmd/migrate
+
 go 1.26.8
 
 require (

@@ -1,6 +1,235 @@
 package api
 
-import "github.com/go-chi/chi/v5"
+import (
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
 
-// authRoutes registers the auth endpoints.
-func (s *Server) authRoutes(r chi.Router) {}
+	"github.com/go-chi/chi/v5"
+
+	"github.com/decnet/mazenet/internal/auth"
+	"github.com/decnet/mazenet/internal/domain"
+)
+
+// Auth errors with the observable texts of DOMAIN §11.
+var (
+	errBadCredentials = domain.Errorf(domain.EUnauthorized, "Incorrect username or password")
+	errTooManyLogins  = domain.Errorf(domain.ERateLimited, "Too many login attempts; try again later")
+	errWrongPassword  = domain.Errorf(domain.EInvalid, "Incorrect password")
+	errSamePassword   = domain.Errorf(domain.EUnprocessable, "New password must differ from the old one")
+)
+
+// pruneRevokedBatch bounds the denylist clean-up piggybacked on each logout.
+const pruneRevokedBatch = 100
+
+// authRoutes registers the auth endpoints (DOMAIN §11).
+//
+// /auth/me is readable during a forced password change, like change-password
+// and logout (a narrow widening of §11.1): it shows only the caller's own
+// row, and the dashboard needs it to know it must show the change form.
+func (s *Server) authRoutes(r chi.Router) {
+	r.Post("/auth/login", s.handleLogin)
+	r.With(s.authenticated(true)).Post("/auth/logout", s.handleLogout)
+	r.With(s.authenticated(true)).Post("/auth/change-password", s.handleChangePassword)
+	r.With(s.authenticated(true)).Get("/auth/me", s.handleMe)
+	r.With(s.viewer).Post("/auth/sse-ticket", s.handleSSETicket)
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+type loginResponse struct {
+	AccessToken        string `json:"access_token"`
+	TokenType          string `json:"token_type"`
+	MustChangePassword bool   `json:"must_change_password"`
+}
+
+// handleLogin exchanges a username and password for an access token.
+//
+// Every well-formed attempt is counted against the client IP and the
+// username before the password is looked at, so the 11th attempt within the
+// window is refused even when it would have been right. An unknown user
+// costs one bcrypt comparison like a wrong password, and both answer the
+// same 401. A password over 72 bytes is simply wrong here (it could never
+// have been set).
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if req.Username == "" || req.Password == "" {
+		s.Error(w, r, domain.Errorf(domain.EUnprocessable, "username and password are required"))
+		return
+	}
+	if !s.allowLoginAttempt(w, r, req.Username) {
+		return
+	}
+	u, err := s.DB.GetUserByUsername(r.Context(), req.Username)
+	var hash *string
+	switch domain.ErrorCode(err) {
+	case "":
+		hash = &u.PasswordHash
+	case domain.ENotFound:
+	default:
+		s.Error(w, r, err)
+		return
+	}
+	if !auth.CheckPasswordOrDummyCost(hash, req.Password, s.BcryptCost) {
+		s.Error(w, r, errBadCredentials)
+		return
+	}
+	token, _, err := s.Tokens.Issue(u.UUID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, loginResponse{AccessToken: token, TokenType: "bearer", MustChangePassword: u.MustChangePassword})
+}
+
+// allowLoginAttempt counts one password attempt for username from the
+// request's client IP. When the limit is hit it writes the 429 (with
+// Retry-After) and returns false. A Redis failure fails closed (500): the
+// limiter is the only brake on online guessing.
+func (s *Server) allowLoginAttempt(w http.ResponseWriter, r *http.Request, username string) bool {
+	ok, retry, err := auth.NewLoginLimiter(s.Redis, s.Keys).Allow(r.Context(), s.clientIP(r), username)
+	if err != nil {
+		s.Error(w, r, err)
+		return false
+	}
+	if !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
+		s.Error(w, r, errTooManyLogins)
+		return false
+	}
+	return true
+}
+
+// clientIP is the address login attempts are counted against: the peer of
+// the TCP connection, or with TrustProxyHeaders the last X-Forwarded-For
+// entry (the address Heroku's router saw). An unparsable header falls back to
+// the peer. IPv6 clients are counted per /64, the block one subscriber
+// normally controls, so rotating addresses within it does not reset the limit.
+func (s *Server) clientIP(r *http.Request) string {
+	var addr netip.Addr
+	if s.TrustProxyHeaders {
+		if vals := r.Header.Values("X-Forwarded-For"); len(vals) > 0 {
+			last := vals[len(vals)-1]
+			if i := strings.LastIndexByte(last, ','); i >= 0 {
+				last = last[i+1:]
+			}
+			addr, _ = netip.ParseAddr(strings.TrimSpace(last))
+		}
+	}
+	if !addr.IsValid() {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		addr, _ = netip.ParseAddr(host)
+	}
+	if !addr.IsValid() {
+		return r.RemoteAddr
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is6() {
+		return netip.PrefixFrom(addr, 64).Masked().String()
+	}
+	return addr.String()
+}
+
+// handleLogout denylists the presented token's jti until it expires, and
+// prunes a few expired denylist rows on the way. Other tokens of the same
+// user, and SSE tickets already minted (§11.4), are unaffected.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	u, c := userFrom(r.Context()), claimsFrom(r.Context())
+	if err := s.DB.RevokeToken(r.Context(), c.JTI, u.UUID, c.ExpiresAt); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if _, err := s.DB.PruneRevokedTokens(r.Context(), pruneRevokedBatch); err != nil {
+		s.Log.WarnContext(r.Context(), "prune revoked tokens", "err", err)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"detail": "Logged out"})
+}
+
+type changePasswordRequest struct {
+	OldPassword string `json:"old_password"`
+	NewPassword string `json:"new_password"`
+}
+
+// handleChangePassword sets the caller's own password and clears
+// must_change_password. It moves tokens_valid_from to now, so every token
+// the user holds from an earlier second dies, the caller's included: the
+// client logs in again with the new password.
+//
+// A wrong old_password is 400 `Incorrect password`, not 401: the bearer
+// token is valid, only a form field is wrong, and a 401 would make the
+// dashboard (and any client following RFC 9110) drop a good session. Attempts
+// count against the login limiter (IP and username), because the old
+// password is a credential being guessed just as at login; the new password
+// must be 12–72 bytes (422) and differ from the old one (422).
+func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
+	var req changePasswordRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if err := auth.ValidateNewPassword(req.NewPassword); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	u := userFrom(r.Context())
+	if !s.allowLoginAttempt(w, r, u.Username) {
+		return
+	}
+	if !auth.CheckPassword(u.PasswordHash, req.OldPassword) {
+		s.Error(w, r, errWrongPassword)
+		return
+	}
+	if req.NewPassword == req.OldPassword {
+		s.Error(w, r, errSamePassword)
+		return
+	}
+	hash, err := auth.HashPassword(req.NewPassword, s.BcryptCost)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if _, err := s.DB.SetPassword(r.Context(), u.UUID, hash, false); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"detail": "Password changed"})
+}
+
+// handleMe returns the caller's own user row (never the hash).
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, userFrom(r.Context()))
+}
+
+type sseTicketResponse struct {
+	Ticket    string `json:"ticket"`
+	ExpiresIn int    `json:"expires_in"`
+}
+
+// handleSSETicket mints a single-use SSE ticket bound to the caller's uuid
+// and current role (§11.4). The ticket is never logged.
+func (s *Server) handleSSETicket(w http.ResponseWriter, r *http.Request) {
+	u := userFrom(r.Context())
+	ticket, err := s.Tickets.Mint(r.Context(), u.UUID, u.Role)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, sseTicketResponse{Ticket: ticket, ExpiresIn: int(auth.TicketTTL / time.Second)})
+}

@@ -47,8 +47,20 @@ type Server struct {
 	DevMode bool
 	// SSEPublicURL is where the dashboard opens EventSource ("" = same origin).
 	SSEPublicURL string
-	// Extra lets cmd/api mount more handlers (metrics, asynqmon) on the router.
+	// Extra lets callers mount more handlers on the router.
 	Extra func(r chi.Router, s *Server)
+	// MetricsToken, when set, is a bearer token Prometheus may use for
+	// /metrics besides an admin JWT (DECNET_METRICS_TOKEN).
+	MetricsToken string
+	// AsynqRedis, when set, mounts the asynq monitoring UI at /monitoring
+	// for admins (HTTP Basic with an admin's username and password).
+	AsynqRedis *redis.Options
+	// TrustProxyHeaders makes the login rate limiter count attempts against
+	// the last X-Forwarded-For entry instead of the TCP peer. Set it only
+	// behind a proxy that appends the address it saw, such as Heroku's
+	// router (where every peer is the router itself); anywhere else a client
+	// could forge the header to dodge the per-IP limit.
+	TrustProxyHeaders bool
 }
 
 // Handler builds the router.
@@ -57,7 +69,7 @@ func (s *Server) Handler() http.Handler {
 		s.Log = slog.Default()
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverer)
+	r.Use(middleware.RequestID, s.logRequests, s.recoverer, s.measure)
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
 	r.Route("/api/v1", func(r chi.Router) {
@@ -68,6 +80,7 @@ func (s *Server) Handler() http.Handler {
 		s.mutationRoutes(r)
 	})
 	s.dashboardRoutes(r)
+	s.opsRoutes(r)
 	if s.Extra != nil {
 		s.Extra(r, s)
 	}

@@ -1,6 +1,207 @@
 package api
 
-import "github.com/go-chi/chi/v5"
+import (
+	"net/http"
+	"unicode"
+	"unicode/utf8"
 
-// userRoutes registers the user endpoints.
-func (s *Server) userRoutes(r chi.Router) {}
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+
+	"github.com/decnet/mazenet/internal/auth"
+	"github.com/decnet/mazenet/internal/domain"
+)
+
+// maxUsernameChars matches the users.username CHECK constraint.
+const maxUsernameChars = 64
+
+var (
+	errUserNotFound = domain.Errorf(domain.ENotFound, "User not found")
+	errBadRole      = domain.Errorf(domain.EUnprocessable, "role must be 'admin' or 'viewer'")
+	// An admin may not delete or re-role themselves (DOMAIN §11.2), which
+	// also guarantees at least one admin always remains. 409: the request is
+	// well-formed but conflicts with who is asking.
+	errDeleteSelf = domain.Errorf(domain.EConflict, "You cannot delete your own account")
+	errRoleSelf   = domain.Errorf(domain.EConflict, "You cannot change your own role")
+)
+
+// userRoutes registers user management (admin only, DOMAIN §11.2).
+func (s *Server) userRoutes(r chi.Router) {
+	r.Group(func(r chi.Router) {
+		r.Use(s.admin)
+		r.Get("/config/users", s.handleUserList)
+		r.Post("/config/users", s.handleUserCreate)
+		r.Delete("/config/users/{uuid}", s.handleUserDelete)
+		r.Put("/config/users/{uuid}/role", s.handleUserSetRole)
+		r.Put("/config/users/{uuid}/reset-password", s.handleUserResetPassword)
+	})
+}
+
+// handleUserList returns every user, ordered by username.
+func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) {
+	users, err := s.DB.ListUsers(r.Context())
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, users)
+}
+
+type createUserRequest struct {
+	Username string      `json:"username"`
+	Password string      `json:"password"`
+	Role     domain.Role `json:"role"`
+}
+
+// handleUserCreate adds a user who must change the given password at first
+// login. role defaults to viewer; a taken username is 409.
+func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) {
+	var req createUserRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if req.Role == "" {
+		req.Role = domain.RoleViewer
+	}
+	if err := validateUsername(req.Username); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if !req.Role.Valid() {
+		s.Error(w, r, errBadRole)
+		return
+	}
+	if err := auth.ValidateNewPassword(req.Password); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	hash, err := auth.HashPassword(req.Password, s.BcryptCost)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	u := &domain.User{Username: req.Username, PasswordHash: hash, Role: req.Role, MustChangePassword: true}
+	if err := s.DB.CreateUser(r.Context(), u); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, u)
+}
+
+// validateUsername accepts 1–64 characters without control characters.
+func validateUsername(name string) error {
+	if name == "" || utf8.RuneCountInString(name) > maxUsernameChars {
+		return domain.Errorf(domain.EUnprocessable, "username must be 1 to %d characters", maxUsernameChars)
+	}
+	for _, c := range name {
+		if unicode.IsControl(c) {
+			return domain.Errorf(domain.EUnprocessable, "username must not contain control characters")
+		}
+	}
+	return nil
+}
+
+// targetUser parses the {uuid} path parameter into canonical form. Postgres
+// accepts several spellings of one uuid (upper case, braces, no hyphens), so
+// the self-checks below must compare parsed values, never raw strings.
+func targetUser(r *http.Request) (string, error) {
+	id, err := uuid.Parse(chi.URLParam(r, "uuid"))
+	if err != nil {
+		return "", errUserNotFound
+	}
+	return id.String(), nil
+}
+
+// isSelf reports whether id (canonical) is the authenticated caller.
+func isSelf(r *http.Request, id string) bool {
+	me, err := uuid.Parse(userFrom(r.Context()).UUID)
+	return err == nil && me.String() == id
+}
+
+// handleUserDelete removes a user (204). Their tokens stop working at once:
+// authentication needs the user row.
+func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) {
+	id, err := targetUser(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if isSelf(r, id) {
+		s.Error(w, r, errDeleteSelf)
+		return
+	}
+	if err := s.DB.DeleteUser(r.Context(), id); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type setRoleRequest struct {
+	Role domain.Role `json:"role"`
+}
+
+// handleUserSetRole changes another user's role and, when it really changes,
+// revokes their tokens (tokens_valid_from). Returns the updated user.
+func (s *Server) handleUserSetRole(w http.ResponseWriter, r *http.Request) {
+	id, err := targetUser(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	var req setRoleRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if !req.Role.Valid() {
+		s.Error(w, r, errBadRole)
+		return
+	}
+	if isSelf(r, id) {
+		s.Error(w, r, errRoleSelf)
+		return
+	}
+	u, err := s.DB.SetRole(r.Context(), id, req.Role)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}
+
+type resetPasswordRequest struct {
+	NewPassword string `json:"new_password"`
+}
+
+// handleUserResetPassword sets a user's password to one the admin hands over
+// out of band: must_change_password becomes true and every token the user
+// holds is revoked. Returns the updated user.
+func (s *Server) handleUserResetPassword(w http.ResponseWriter, r *http.Request) {
+	id, err := targetUser(r)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	var req resetPasswordRequest
+	if err := decodeJSON(w, r, &req); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if err := auth.ValidateNewPassword(req.NewPassword); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	hash, err := auth.HashPassword(req.NewPassword, s.BcryptCost)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	u, err := s.DB.SetPassword(r.Context(), id, hash, true)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, u)
+}

@@ -119,6 +119,19 @@ const BcryptCost = 12
 // MaxPasswordBytes is bcrypt's input limit.
 const MaxPasswordBytes = 72
 
+// MinPasswordBytes is the shortest password a user may set (DOMAIN §11.2).
+const MinPasswordBytes = 12
+
+// ValidateNewPassword enforces the 12–72 byte rule on a password being set
+// (422 otherwise). Bytes, not characters: 72 is bcrypt's input limit, and
+// silently ignoring the tail of a longer password would be worse than refusing it.
+func ValidateNewPassword(pw string) error {
+	if len(pw) < MinPasswordBytes || len(pw) > MaxPasswordBytes {
+		return domain.Errorf(domain.EUnprocessable, "Password must be between %d and %d bytes", MinPasswordBytes, MaxPasswordBytes)
+	}
+	return nil
+}
+
 // HashPassword hashes pw with cost (0 means BcryptCost).
 func HashPassword(pw string, cost int) (string, error) {
 	if cost == 0 {
@@ -142,17 +155,34 @@ func CheckPassword(hash, pw string) bool {
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
 }
 
-// dummyHash is compared against when the username is unknown, so a login for
-// a missing user costs the same time as a wrong password. Built on first use.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("not-a-real-password"), BcryptCost)
-	return h
-})
+// dummyHashes caches, per bcrypt cost, the hash compared against when the
+// username is unknown, so a login for a missing user costs the same time as a
+// wrong password. Each is built on first use.
+var dummyHashes sync.Map // int → func() []byte
 
-// CheckPasswordOrDummy runs a bcrypt comparison even without a user.
+func dummyHash(cost int) []byte {
+	f, _ := dummyHashes.LoadOrStore(cost, sync.OnceValue(func() []byte {
+		h, _ := bcrypt.GenerateFromPassword([]byte("not-a-real-password"), cost)
+		return h
+	}))
+	return f.(func() []byte)()
+}
+
+// CheckPasswordOrDummy runs a bcrypt comparison even without a user, at the
+// production cost BcryptCost.
 func CheckPasswordOrDummy(hash *string, pw string) bool {
+	return CheckPasswordOrDummyCost(hash, pw, BcryptCost)
+}
+
+// CheckPasswordOrDummyCost is CheckPasswordOrDummy with the dummy hash at
+// cost (0 means BcryptCost): pass the cost stored hashes are made with, so
+// the unknown-user path takes as long as the known-user one.
+func CheckPasswordOrDummyCost(hash *string, pw string, cost int) bool {
 	if hash == nil {
-		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pw))
+		if cost == 0 {
+			cost = BcryptCost
+		}
+		_ = bcrypt.CompareHashAndPassword(dummyHash(cost), []byte(pw))
 		return false
 	}
 	return CheckPassword(*hash, pw)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/decnet/mazenet/internal/domain"
 )
@@ -58,6 +59,156 @@ func (db *DB) CreateUser(ctx context.Context, u *domain.User) error {
 		return domain.Errorf(domain.EConflict, "User '%s' already exists", u.Username)
 	} else if err != nil {
 		return fmt.Errorf("postgres: create user: %w", err)
+	}
+	return nil
+}
+
+// GetUserByUsername returns a user by exact username, or a 404. Login uses it
+// and answers 401 either way, so the 404 never reaches a client from there.
+func (db *DB) GetUserByUsername(ctx context.Context, username string) (*domain.User, error) {
+	var u domain.User
+	err := db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users WHERE username = $1`, username)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("User")
+	} else if err != nil {
+		return nil, fmt.Errorf("postgres: get user by username: %w", err)
+	}
+	return &u, nil
+}
+
+// ListUsers returns every user, ordered by username.
+func (db *DB) ListUsers(ctx context.Context) ([]domain.User, error) {
+	users := []domain.User{}
+	if err := db.SelectContext(ctx, &users, `SELECT `+userColumns+` FROM users ORDER BY username`); err != nil {
+		return nil, fmt.Errorf("postgres: list users: %w", err)
+	}
+	return users, nil
+}
+
+// DeleteUser removes a user; their denylisted tokens go with them (ON DELETE
+// CASCADE) and any token they still hold fails because the row is gone.
+func (db *DB) DeleteUser(ctx context.Context, userUUID string) error {
+	if !isUUID(userUUID) {
+		return notFound("User")
+	}
+	res, err := db.ExecContext(ctx, `DELETE FROM users WHERE uuid = $1`, userUUID)
+	if err != nil {
+		return fmt.Errorf("postgres: delete user: %w", err)
+	}
+	return requireOneUser(res)
+}
+
+// SetRole changes a user's role. When the role actually changes it also moves
+// tokens_valid_from to now, revoking every token the user holds (DOMAIN
+// §11.2); re-sending the current role is a no-op that logs nobody out.
+func (db *DB) SetRole(ctx context.Context, userUUID string, role domain.Role) (*domain.User, error) {
+	if !isUUID(userUUID) {
+		return nil, notFound("User")
+	}
+	var u domain.User
+	err := db.GetContext(ctx, &u, `UPDATE users SET role = $2,
+		tokens_valid_from = CASE WHEN role <> $2 THEN $3 ELSE tokens_valid_from END
+		WHERE uuid = $1 RETURNING `+userColumns, userUUID, role, db.userClock())
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("User")
+	} else if err != nil {
+		return nil, fmt.Errorf("postgres: set role: %w", err)
+	}
+	return &u, nil
+}
+
+// SetPassword stores a new password hash, sets must_change_password and moves
+// tokens_valid_from to now, so every token issued before this second stops
+// working. It serves both a user's own change (mustChange=false) and an
+// admin's reset (mustChange=true).
+//
+// tokens_valid_from comes from the api's clock (DB.Now), the same clock that
+// stamps iat on new tokens, so a login right after the change is accepted even
+// when the database's clock runs ahead.
+func (db *DB) SetPassword(ctx context.Context, userUUID, passwordHash string, mustChange bool) (*domain.User, error) {
+	if !isUUID(userUUID) {
+		return nil, notFound("User")
+	}
+	var u domain.User
+	err := db.GetContext(ctx, &u, `UPDATE users SET password_hash = $2, must_change_password = $3, tokens_valid_from = $4
+		WHERE uuid = $1 RETURNING `+userColumns, userUUID, passwordHash, mustChange, db.userClock())
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("User")
+	} else if err != nil {
+		return nil, fmt.Errorf("postgres: set password: %w", err)
+	}
+	return &u, nil
+}
+
+// EnsureAdmin creates the seeded admin (DOMAIN §11.2) unless a user with that
+// username already exists, in which case it changes nothing: re-running the
+// release step never resets a password the operator has since changed.
+func (db *DB) EnsureAdmin(ctx context.Context, username, passwordHash string, mustChange bool) (created bool, err error) {
+	var id string
+	err = db.GetContext(ctx, &id, `INSERT INTO users (uuid, username, password_hash, role, must_change_password)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username) DO NOTHING RETURNING uuid`,
+		newID(), username, passwordHash, domain.RoleAdmin, mustChange)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("postgres: ensure admin: %w", err)
+	}
+	return true, nil
+}
+
+// RevokeToken puts a token's jti on the logout denylist until expiresAt.
+// Revoking the same jti twice is not an error.
+func (db *DB) RevokeToken(ctx context.Context, jti, userUUID string, expiresAt time.Time) error {
+	if !isUUID(userUUID) {
+		return notFound("User")
+	}
+	_, err := db.ExecContext(ctx, `INSERT INTO revoked_tokens (jti, user_uuid, expires_at) VALUES ($1, $2, $3)
+		ON CONFLICT (jti) DO NOTHING`, jti, userUUID, expiresAt)
+	if pgCode(err) == codeForeignKeyViolation {
+		return notFound("User")
+	} else if err != nil {
+		return fmt.Errorf("postgres: revoke token: %w", err)
+	}
+	return nil
+}
+
+// revokedGrace keeps a denylist row a little past its token's exp, because
+// token verification allows a few seconds of clock leeway.
+const revokedGrace = time.Minute
+
+// PruneRevokedTokens deletes at most limit denylist rows whose tokens have
+// expired (they can no longer verify anyway) and reports how many it deleted.
+// Callers run it opportunistically; the bound keeps each call cheap.
+func (db *DB) PruneRevokedTokens(ctx context.Context, limit int) (int64, error) {
+	res, err := db.ExecContext(ctx, `DELETE FROM revoked_tokens WHERE jti IN (
+		SELECT jti FROM revoked_tokens WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)`,
+		db.userClock().Add(-revokedGrace), limit)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune revoked tokens: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("postgres: prune revoked tokens: %w", err)
+	}
+	return n, nil
+}
+
+// userClock is DB.Now, or the wall clock when a DB was built without one.
+func (db *DB) userClock() time.Time {
+	if db.Now != nil {
+		return db.Now()
+	}
+	return time.Now()
+}
+
+// requireOneUser turns "no row affected" into the user 404.
+func requireOneUser(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("postgres: rows affected: %w", err)
+	}
+	if n == 0 {
+		return notFound("User")
 	}
 	return nil
 }

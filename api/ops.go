@@ -1,0 +1,121 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/decnet/mazenet/internal/auth"
+	"github.com/decnet/mazenet/internal/domain"
+)
+
+// requestDuration is the API's request latency by route pattern and status.
+var requestDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "mazenet_api_request_duration_seconds",
+	Help:    "API request latency by route and status.",
+	Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+}, []string{"route", "method", "status"})
+
+// measure records requestDuration; the route is chi's pattern, never the raw
+// path, so ids do not explode the label set.
+func (s *Server) measure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		requestDuration.WithLabelValues(route, r.Method, strconv.Itoa(ww.Status())).Observe(time.Since(start).Seconds())
+	})
+}
+
+// opsRoutes mounts /metrics (admin JWT or DECNET_METRICS_TOKEN) and the asynq
+// monitoring UI (admins, HTTP Basic, because a browser cannot attach a bearer
+// token to the UI's own requests).
+func (s *Server) opsRoutes(r chi.Router) {
+	r.With(s.metricsAuth).Handle("/metrics", promhttp.Handler())
+	if s.AsynqRedis != nil {
+		mon := asynqmon.New(asynqmon.Options{
+			RootPath: "/monitoring",
+			RedisConnOpt: asynq.RedisClientOpt{
+				Network: s.AsynqRedis.Network, Addr: s.AsynqRedis.Addr, Username: s.AsynqRedis.Username,
+				Password: s.AsynqRedis.Password, DB: s.AsynqRedis.DB, TLSConfig: s.AsynqRedis.TLSConfig,
+			},
+		})
+		r.With(s.basicAdmin).Handle("/monitoring", mon)
+		r.With(s.basicAdmin).Handle("/monitoring/*", mon)
+	}
+}
+
+// metricsAuth admits an admin JWT or the configured metrics token.
+func (s *Server) metricsAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := bearer(r)
+		if s.MetricsToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.MetricsToken)) == 1 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u, _, err := s.Authenticate(r.Context(), tok)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		if u.Role != domain.RoleAdmin || u.MustChangePassword {
+			s.Error(w, r, domain.ErrForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// basicCache remembers recent successful Basic logins for a minute, keyed by
+// a hash of the credentials, so the monitoring UI's polling does not pay a
+// bcrypt comparison per request.
+var basicCache sync.Map // [32]byte → time.Time (expiry)
+
+// basicAdmin requires HTTP Basic credentials of an admin without a pending
+// password change.
+func (s *Server) basicAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Basic realm="mazenet monitoring"`)
+			s.Error(w, r, domain.Errorf(domain.EUnauthorized, "Not authenticated"))
+			return
+		}
+		key := sha256.Sum256([]byte(user + "\x00" + pass))
+		if exp, ok := basicCache.Load(key); ok && time.Now().Before(exp.(time.Time)) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u, err := s.DB.GetUserByUsername(r.Context(), user)
+		var hash *string
+		if err == nil {
+			hash = &u.PasswordHash
+		}
+		if !auth.CheckPasswordOrDummy(hash, pass) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="mazenet monitoring"`)
+			s.Error(w, r, domain.Errorf(domain.EUnauthorized, "Incorrect username or password"))
+			return
+		}
+		if u.Role != domain.RoleAdmin || u.MustChangePassword {
+			s.Error(w, r, domain.ErrForbidden)
+			return
+		}
+		basicCache.Store(key, time.Now().Add(time.Minute))
+		next.ServeHTTP(w, r)
+	})
+}

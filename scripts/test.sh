@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite with -race against real PostgreSQL and Redis.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+say "go vet"
+go vet ./...
+say "go test -race ./...  (TEST_DATABASE_URL and TEST_REDIS_URL point at the servers above)"
+go test -race -count=1 -timeout 40m "$@" ./...
