@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"github.com/decnet/mazenet/internal/config"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/migrations"
+	"github.com/decnet/mazenet/tasks"
 )
 
 func main() {
@@ -32,6 +34,7 @@ func main() {
 
 func run() error {
 	createDB := flag.Bool("create-db", false, "create the database named in DATABASE_URL if it does not exist")
+	demo := flag.Bool("demo", false, "seed the demo topology and queue its deploy (make run)")
 	flag.Parse()
 	env := config.FromOS()
 	log := env.Logger()
@@ -39,6 +42,8 @@ func run() error {
 	dev := env.Bool("DECNET_DEV", false)
 	adminUser := env.String("DECNET_ADMIN_USER", "admin")
 	adminPass := env.Get("DECNET_ADMIN_PASSWORD")
+	ropt := env.Redis(0)
+	queue := env.String("DECNET_QUEUE", tasks.DefaultQueue)
 	if err := env.Err(); err != nil {
 		return err
 	}
@@ -58,6 +63,17 @@ func run() error {
 		return err
 	}
 	log.Info("migrations applied")
+	if err := seedAdmin(ctx, db, log, dev, adminUser, adminPass); err != nil {
+		return err
+	}
+	if *demo {
+		return seedDemo(ctx, db, ropt, queue, log)
+	}
+	return nil
+}
+
+// seedAdmin creates the admin named by DECNET_ADMIN_USER when it is missing.
+func seedAdmin(ctx context.Context, db *postgres.DB, log *slog.Logger, dev bool, adminUser, adminPass string) error {
 	if adminPass == "" {
 		log.Warn("DECNET_ADMIN_PASSWORD not set; no admin seeded")
 		return nil

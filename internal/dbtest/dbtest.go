@@ -141,6 +141,10 @@ func New(t testing.TB) *postgres.DB {
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
+	// Many tests run at once against one server (max_connections is often
+	// 100): keep each test's pool small.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(4)
 	t.Cleanup(func() { db.Close() })
 	return db
 }

@@ -9,6 +9,9 @@ import (
 // isUUID reports whether s parses as a UUID, so malformed ids in URLs are a
 // plain 404 instead of a database error.
 func isUUID(s string) bool {
+	if len(s) != 36 { // uuid.Parse also takes urn:uuid:, braces and bare hex, which Postgres rejects
+		return false
+	}
 	_, err := uuid.Parse(s)
 	return err == nil
 }
