@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/sha256"
+	_ "embed"
 	"crypto/subtle"
 	"net/http"
 	"strconv"
@@ -19,6 +20,12 @@ import (
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
 )
+
+// openAPI is the REST API's OpenAPI document; TestOpenAPIMatchesRoutes keeps
+// it true to the router.
+//
+//go:embed openapi.json
+var openAPI []byte
 
 // requestDuration is the API's request latency by route pattern and status.
 var requestDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
@@ -46,7 +53,11 @@ func (s *Server) measure(next http.Handler) http.Handler {
 // monitoring UI (admins, HTTP Basic, because a browser cannot attach a bearer
 // token to the UI's own requests).
 func (s *Server) opsRoutes(r chi.Router) {
-	r.With(s.metricsAuth).Handle("/metrics", promhttp.Handler())
+	r.With(s.metricsAuth).Method(http.MethodGet, "/metrics", promhttp.Handler())
+	r.Get("/api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openAPI)
+	})
 	if s.AsynqRedis != nil {
 		mon := asynqmon.New(asynqmon.Options{
 			RootPath: "/monitoring",
