@@ -48,7 +48,7 @@ type Decky struct {
 	UUID       string         `json:"uuid" db:"uuid"`
 	TopologyID string         `json:"topology_id" db:"topology_id"`
 	Name       string         `json:"name" db:"name"`
-	HomeLANID  *string        `json:"-" db:"home_lan_id"`
+	HomeLANID  *string        `json:"home_lan_id" db:"home_lan_id"`
 	Services   []string       `json:"services" db:"-"`
 	Config     map[string]any `json:"decky_config" db:"-"`
 	IP         *string        `json:"ip" db:"ip"`
