@@ -42,8 +42,8 @@ type LAN struct {
 
 // Decky is a decoy host (DOMAIN §2.3). Config is decky_config: a free-form
 // JSON object whose known keys are read through the accessor methods.
-// HomeLANID records the home LAN explicitly (Deviation D7); it is not part of
-// the public JSON.
+// HomeLANID records the home LAN explicitly (Deviation D7); the hydrated view
+// exposes it as home_lan_id so clients need not guess it from the edges.
 type Decky struct {
 	UUID       string         `json:"uuid" db:"uuid"`
 	TopologyID string         `json:"topology_id" db:"topology_id"`
