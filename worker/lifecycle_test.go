@@ -120,6 +120,14 @@ func (b *lifecycleBundle) streamStates(t *testing.T, tid string) []string {
 	return out
 }
 
+// deckyStates returns the state of every decky of a topology, by name.
+func (b *lifecycleBundle) deckyStates(t *testing.T, tid string) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, b.db.SelectContext(t.Context(), &out, `SELECT state FROM deckies WHERE topology_id = $1 ORDER BY name`, tid))
+	return out
+}
+
 func TestLifecycleDeployAndTeardown(t *testing.T) {
 	t.Parallel()
 	b := newLifecycleBundle(t, materializer.TestConfig{})
@@ -132,6 +140,7 @@ func TestLifecycleDeployAndTeardown(t *testing.T) {
 	require.Nil(t, reason)
 	require.Equal(t, []string{"Deploy"}, b.calls(t, tid))
 	require.Equal(t, []string{"deploying", "active"}, b.streamStates(t, tid), "every transition is published (D9)")
+	require.Equal(t, []string{"running"}, b.deckyStates(t, tid), "a deployed topology's deckies run")
 
 	// A duplicate deploy task is a no-op, not a failure.
 	require.NoError(t, b.run(t, tasks.TypeDeploy, tid))
@@ -144,6 +153,7 @@ func TestLifecycleDeployAndTeardown(t *testing.T) {
 	require.Equal(t, []string{"pending->deploying", "deploying->active", "active->tearing_down", "tearing_down->torn_down"}, hist)
 	require.Equal(t, []string{"Deploy", "Teardown"}, b.calls(t, tid))
 	require.Equal(t, []string{"deploying", "active", "tearing_down", "torn_down"}, b.streamStates(t, tid))
+	require.Equal(t, []string{"torn_down"}, b.deckyStates(t, tid))
 
 	require.NoError(t, b.run(t, tasks.TypeTeardown, tid), "a duplicate teardown task is a no-op")
 	require.Equal(t, []string{"Deploy", "Teardown"}, b.calls(t, tid))

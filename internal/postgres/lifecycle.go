@@ -307,15 +307,33 @@ func (db *DB) BeginTeardown(ctx context.Context, id string) (*domain.Hydrated, d
 	return h, ev, nil
 }
 
-// TransitionStatus runs Transition in a transaction of its own, for callers
-// with nothing else to write (the end of a deploy or teardown). It returns the
-// status event to publish after it returns.
+// TransitionStatus ends a deploy or teardown: Transition in a transaction of
+// its own, plus the deckies' states that follow from the outcome — a
+// deployed topology's pending deckies read `running` (the materializer brought
+// the whole topology up), a torn-down topology's deckies read `torn_down`. It
+// returns the status event to publish after it returns.
 func (db *DB) TransitionStatus(ctx context.Context, id string, to domain.Status, reason *string) (domain.Event, error) {
 	var ev domain.Event
 	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		ev, err = Transition(ctx, tx, id, to, reason)
-		return err
+		if ev, err = Transition(ctx, tx, id, to, reason); err != nil {
+			return err
+		}
+		var state, from string
+		switch to {
+		case domain.StatusActive, domain.StatusDegraded:
+			state, from = domain.DeckyRunning, domain.DeckyPending
+		case domain.StatusTornDown:
+			state, from = "torn_down", ""
+		default:
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE deckies SET state = $2, updated_at = now()
+			WHERE topology_id = $1 AND ($3 = '' OR state = $3)`, id, state, from)
+		if err != nil {
+			return fmt.Errorf("postgres: decky states after %s: %w", to, err)
+		}
+		return nil
 	})
 	return ev, err
 }
