@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
+# The dashboard's browser tests drive Debian's Chromium; without it they are
+# skipped with the reason printed.
+if ! command -v chromium >/dev/null && [ -z "${CHROMIUM_BIN:-}" ]; then
+  apt_install chromium || say "chromium not installed: the browser tests will be skipped"
+fi
 say "go vet"
 go vet ./...
 say "go test -race ./...  (TEST_DATABASE_URL and TEST_REDIS_URL point at the servers above)"

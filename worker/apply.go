@@ -82,9 +82,13 @@ func (w *Worker) log() *slog.Logger {
 	return w.Log
 }
 
-// drainLease is the lease duration. It is DefaultDrainLease until Worker
-// grows a configuration field for DECNET_DRAIN_LEASE.
-func (w *Worker) drainLease() time.Duration { return DefaultDrainLease }
+// drainLease is the lease duration: DrainLease, or DefaultDrainLease.
+func (w *Worker) drainLease() time.Duration {
+	if w.DrainLease > 0 {
+		return w.DrainLease
+	}
+	return DefaultDrainLease
+}
 
 func (w *Worker) materializer() materializer.Materializer {
 	if w.Materializer == nil {
@@ -209,10 +213,11 @@ func (w *Worker) drainPass(ctx context.Context, tid, owner string, m *postgres.O
 			log.InfoContext(ctx, "recovering a mutation left applying", "committed", m.CommittedAt != nil)
 		}
 		if m.CommittedAt != nil {
-			if err := w.rematerialize(ctx, m); err != nil {
+			running, err := w.rematerialize(ctx, m)
+			if err != nil {
 				return n, true, err
 			}
-			if err := w.finish(ctx, log, &m.Mutation); err != nil {
+			if err := w.finish(ctx, log, &m.Mutation, running); err != nil {
 				return n, true, err
 			}
 			n++
@@ -239,19 +244,21 @@ func (w *Worker) drainPass(ctx context.Context, tid, owner string, m *postgres.O
 			n++
 			continue
 		}
+		var running []string
 		if c.Materialize {
-			w.materialize(ctx, log, &c.After.Topology, c.Effects, c.After, c.Before)
+			running = w.materialize(ctx, log, &c.After.Topology, c.Effects, c.After, c.Before)
 		}
-		if err := w.finish(ctx, log, &m.Mutation); err != nil {
+		if err := w.finish(ctx, log, &m.Mutation, running); err != nil {
 			return n, true, err
 		}
 		n++
 	}
 }
 
-// finish marks an applying mutation applied and publishes the event.
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *domain.Mutation) error {
-	ev, age, ok, err := w.DB.FinishMutation(ctx, m)
+// finish marks an applying mutation applied (and the deckies whose spawn
+// succeeded running) and publishes the event.
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *domain.Mutation, running []string) error {
+	ev, age, ok, err := w.DB.FinishMutation(ctx, m, running)
 	if err != nil {
 		return err
 	}
@@ -288,27 +295,29 @@ func (w *Worker) fail(ctx context.Context, log *slog.Logger, m *domain.Mutation,
 }
 
 // rematerialize re-runs the stored effects of a mutation whose op committed
-// before its worker died, if the topology is still materialised.
-func (w *Worker) rematerialize(ctx context.Context, m *postgres.OpenMutation) error {
+// before its worker died, if the topology is still materialised, and
+// returns the deckies whose spawn succeeded.
+func (w *Worker) rematerialize(ctx context.Context, m *postgres.OpenMutation) ([]string, error) {
 	if len(m.Effects) == 0 {
-		return nil
+		return nil, nil
 	}
 	h, err := w.DB.GetHydrated(ctx, m.TopologyID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if h.Topology.Status.Live() && h.Topology.Mode == domain.ModeUnihost {
-		log := w.log().With("topology_id", m.TopologyID, "mutation_id", m.ID, "op", m.Op)
-		w.materialize(ctx, log, &h.Topology, m.Effects, h)
+	if !h.Topology.Status.Live() || h.Topology.Mode != domain.ModeUnihost {
+		return nil, nil
 	}
-	return nil
+	log := w.log().With("topology_id", m.TopologyID, "mutation_id", m.ID, "op", m.Op)
+	return w.materialize(ctx, log, &h.Topology, m.Effects, h), nil
 }
 
 // materialize makes an op's materializer calls in order (DOMAIN §15). LANs
 // and deckies are looked up by name in views, first match wins (the result,
 // then the state before the op, for what the op removed); errors are logged
-// and never fail the mutation. A successful Spawn marks the decky running.
-func (w *Worker) materialize(ctx context.Context, log *slog.Logger, t *domain.Topology, effects []domain.Effect, views ...*domain.Hydrated) {
+// and never fail the mutation. It returns the uuids of the deckies whose
+// Spawn succeeded: finish marks them running with the mutation.
+func (w *Worker) materialize(ctx context.Context, log *slog.Logger, t *domain.Topology, effects []domain.Effect, views ...*domain.Hydrated) (running []string) {
 	mat := w.materializer()
 	lan := func(name string) *domain.LAN {
 		for _, h := range views {
@@ -341,9 +350,7 @@ func (w *Worker) materialize(ctx context.Context, log *slog.Logger, t *domain.To
 			d := decky(e.Decky)
 			var ok bool
 			if ok, err = mat.Spawn(ctx, t, d); ok && d.UUID != "" {
-				if merr := w.DB.MarkDeckyRunning(ctx, t.ID, d.UUID); merr != nil {
-					log.WarnContext(ctx, "decky state not updated", "decky", d.Name, "err", merr)
-				}
+				running = append(running, d.UUID)
 			}
 		case domain.CallRemove:
 			err = mat.Remove(ctx, t, decky(e.Decky))
@@ -363,4 +370,5 @@ func (w *Worker) materialize(ctx context.Context, log *slog.Logger, t *domain.To
 				"call", e.Call, "lan", e.LAN, "decky", e.Decky, "err", err)
 		}
 	}
+	return running
 }

@@ -17,11 +17,6 @@ import (
 	"github.com/decnet/mazenet/tasks"
 )
 
-// Enqueuer is the part of *asynq.Client the sweep uses to re-dispatch work.
-type Enqueuer interface {
-	Enqueue(task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
-
 // Worker holds the dependencies of every handler.
 type Worker struct {
 	DB           *postgres.DB
@@ -29,13 +24,15 @@ type Worker struct {
 	Keys         rediskey.Keys
 	Relay        *relay.Relay
 	Materializer materializer.Materializer
-	Tasks        Enqueuer
 	Queue        string
 	Log          *slog.Logger
 	// ID names this worker process in drain leases (host:pid:random).
 	ID string
 	// SweepInterval is DECNET_SWEEP_INTERVAL (default 10 s).
 	SweepInterval time.Duration
+	// DrainLease is DECNET_DRAIN_LEASE (default DefaultDrainLease): how long
+	// a dead worker can hold up its topology before another takes over.
+	DrainLease time.Duration
 }
 
 // Mux routes task types to handlers.

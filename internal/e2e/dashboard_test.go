@@ -186,7 +186,7 @@ func startDashStack(t *testing.T, tune func(*sse.Server)) *dashStack {
 
 	// Worker: asynq server plus its sweep and fast path.
 	w := &worker.Worker{DB: db, Redis: rd.Client, Keys: keys, Relay: rel, Materializer: materializer.Noop{},
-		Tasks: client, Queue: rd.Queue, Log: log, ID: "e2e-dashboard", SweepInterval: time.Second}
+		Queue: rd.Queue, Log: log, ID: "e2e-dashboard", SweepInterval: time.Second}
 	cfg := w.ServerConfig()
 	cfg.Concurrency = 4
 	cfg.ShutdownTimeout = 5 * time.Second

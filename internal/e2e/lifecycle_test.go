@@ -55,7 +55,7 @@ func newEnv(t *testing.T, cfg materializer.TestConfig) *env {
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 
-	w := &worker.Worker{DB: db, Redis: rd.Client, Keys: keys, Relay: rel, Tasks: client, Queue: rd.Queue, Log: log,
+	w := &worker.Worker{DB: db, Redis: rd.Client, Keys: keys, Relay: rel, Queue: rd.Queue, Log: log,
 		ID: "e2e", Materializer: &materializer.Test{Config: cfg, Redis: rd.Client, LogKey: keys.MaterializerCalls()}}
 	as := asynq.NewServerFromRedisClient(rd.Client, asynq.Config{
 		Queues: map[string]int{rd.Queue: 1}, Concurrency: 4, TaskCheckInterval: 20 * time.Millisecond,
