@@ -26,7 +26,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,14 +33,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/decnet/mazenet/internal/auth"
+	"github.com/decnet/mazenet/internal/config"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/stream"
@@ -51,11 +49,6 @@ import (
 // Defaults for a developer's machine.
 const (
 	defaultPort        = 8081
-	defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/mazenet?sslmode=disable"
-	defaultRedisURL    = "redis://127.0.0.1:6379/0"
-	// devJWTSecret stands in for DECNET_JWT_SECRET when DECNET_DEV=true; it
-	// is the api's development secret, so tokens it issues verify here.
-	devJWTSecret = "mazenet-development-secret-do-not-use-in-production"
 	// redisPoolSize bounds the Redis connections of the process (SYSTEM §4):
 	// the shared reader holds one, handshakes and lease refreshes use short
 	// commands on the rest.
@@ -80,8 +73,8 @@ func main() {
 	}
 }
 
-// config is everything the process reads from the environment.
-type config struct {
+// settings is everything the process reads from the environment.
+type settings struct {
 	port         int
 	databaseURL  string
 	redis        *redis.Options
@@ -96,46 +89,36 @@ type config struct {
 }
 
 // loadConfig reads and checks the environment through get.
-func loadConfig(get func(string) string) (*config, error) {
-	e := &env{get: get}
-	dev := e.boolean("DECNET_DEV", false)
-	cfg := &config{
-		port:         e.integer("PORT", defaultPort, 0),
-		databaseURL:  e.str("DATABASE_URL", defaultDatabaseURL),
-		prefix:       e.str("DECNET_REDIS_PREFIX", rediskey.DefaultPrefix),
-		maxPerUser:   e.integer("DECNET_SSE_MAX_PER_USER", sse.DefaultMaxPerUser, 1),
-		origins:      e.list("DECNET_ALLOWED_ORIGINS"),
-		metricsToken: e.str("DECNET_METRICS_TOKEN", ""),
-		keepalive:    e.duration("DECNET_SSE_KEEPALIVE", sse.DefaultKeepalive),
-		slotLease:    e.duration("DECNET_SSE_SLOT_LEASE", sse.DefaultSlotLease),
+func loadConfig(get func(string) string) (*settings, error) {
+	e := &config.Env{Get: get}
+	dev := e.Bool("DECNET_DEV", false)
+	cfg := &settings{
+		port:         e.Int("PORT", defaultPort, 0),
+		databaseURL:  e.DatabaseURL(),
+		redis:        e.Redis(redisPoolSize),
+		prefix:       e.String("DECNET_REDIS_PREFIX", rediskey.DefaultPrefix),
+		jwtSecret:    e.JWTSecret(dev, auth.MinSecretLen),
+		maxPerUser:   e.Int("DECNET_SSE_MAX_PER_USER", sse.DefaultMaxPerUser, 1),
+		origins:      e.List("DECNET_ALLOWED_ORIGINS"),
+		metricsToken: e.String("DECNET_METRICS_TOKEN", ""),
+		keepalive:    e.Duration("DECNET_SSE_KEEPALIVE", sse.DefaultKeepalive),
+		slotLease:    e.Duration("DECNET_SSE_SLOT_LEASE", sse.DefaultSlotLease),
+		log:          e.Logger(),
 	}
-	cfg.redis = e.redisOptions()
-	cfg.jwtSecret = []byte(e.get("DECNET_JWT_SECRET"))
-	switch {
-	case len(cfg.jwtSecret) == 0 && dev:
-		cfg.jwtSecret = []byte(devJWTSecret)
-	case len(cfg.jwtSecret) < auth.MinSecretLen:
-		e.fail("DECNET_JWT_SECRET", "required, at least %d bytes", auth.MinSecretLen)
+	if e.Err() == nil && cfg.keepalive == 0 {
+		return nil, fmt.Errorf("config: DECNET_SSE_KEEPALIVE: must be positive")
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(e.str("DECNET_LOG_LEVEL", "info"))); err != nil {
-		e.fail("DECNET_LOG_LEVEL", "one of debug, info, warn, error")
+	if e.Err() == nil && cfg.slotLease < 3*time.Second {
+		return nil, fmt.Errorf("config: DECNET_SSE_SLOT_LEASE: must be at least 3s")
 	}
-	if cfg.keepalive == 0 {
-		e.fail("DECNET_SSE_KEEPALIVE", "must be positive")
+	if err := e.Err(); err != nil {
+		return nil, err
 	}
-	if cfg.slotLease < 3*time.Second {
-		e.fail("DECNET_SSE_SLOT_LEASE", "must be at least 3s")
-	}
-	if e.err != nil {
-		return nil, e.err
-	}
-	cfg.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	return cfg, nil
 }
 
 // run serves until SIGTERM or SIGINT, then drains.
-func run(cfg *config) error {
+func run(cfg *settings) error {
 	log := cfg.log
 	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -206,95 +189,3 @@ func run(cfg *config) error {
 	return nil
 }
 
-// env reads variables and keeps the first error, naming its variable.
-type env struct {
-	get func(string) string
-	err error
-}
-
-func (e *env) fail(name, format string, args ...any) {
-	if e.err == nil {
-		e.err = fmt.Errorf("config: %s: %s", name, fmt.Sprintf(format, args...))
-	}
-}
-
-func (e *env) str(name, def string) string {
-	if v := strings.TrimSpace(e.get(name)); v != "" {
-		return v
-	}
-	return def
-}
-
-func (e *env) integer(name string, def, min int) int {
-	v := strings.TrimSpace(e.get(name))
-	if v == "" {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		e.fail(name, "not an integer: %q", v)
-		return def
-	}
-	if n < min {
-		e.fail(name, "must be at least %d, got %d", min, n)
-		return def
-	}
-	return n
-}
-
-func (e *env) boolean(name string, def bool) bool {
-	v := strings.TrimSpace(e.get(name))
-	if v == "" {
-		return def
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		e.fail(name, "not a boolean: %q", v)
-		return def
-	}
-	return b
-}
-
-func (e *env) duration(name string, def time.Duration) time.Duration {
-	v := strings.TrimSpace(e.get(name))
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		e.fail(name, "not a duration like 15s: %q", v)
-		return def
-	}
-	return d
-}
-
-func (e *env) list(name string) []string {
-	var out []string
-	for _, s := range strings.Split(e.get(name), ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// redisOptions parses REDIS_URL (rediss:// enables TLS) and sizes the pool:
-// at most redisPoolSize connections in all, pipelines included.
-func (e *env) redisOptions() *redis.Options {
-	opt, err := redis.ParseURL(e.str("REDIS_URL", defaultRedisURL))
-	if err != nil {
-		e.fail("REDIS_URL", "not a redis:// or rediss:// URL")
-		opt, _ = redis.ParseURL(defaultRedisURL)
-	}
-	if e.boolean("DECNET_REDIS_TLS_SKIP_VERIFY", false) {
-		if opt.TLSConfig == nil {
-			opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-		}
-		opt.TLSConfig.InsecureSkipVerify = true
-	}
-	opt.PoolSize = redisPoolSize
-	opt.MaxActiveConns = redisPoolSize
-	opt.PipelinePoolSize = -1 // pipelines share the main pool: one bound for all
-	opt.ClientName = fmt.Sprintf("mazenet-sse-%d", os.Getpid())
-	return opt
-}
