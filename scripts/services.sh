@@ -58,9 +58,12 @@ ensure_postgres() {
     fi
     local ver
     ver=$(ls /etc/postgresql | sort -V | tail -n1)
-    say "starting PostgreSQL $ver"
-    as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start 2>/dev/null ||
-      as_root pg_ctlcluster "$ver" main start 2>/dev/null || as_root service postgresql start || return 1
+    # The package may have started the cluster already (systemd machines).
+    if ! port_open 127.0.0.1 5432; then
+      say "starting PostgreSQL $ver"
+      as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start 2>/dev/null ||
+        as_root pg_ctlcluster "$ver" main start 2>/dev/null || as_root service postgresql start || true
+    fi
     wait_port 127.0.0.1 5432 || { say "PostgreSQL did not come up on 127.0.0.1:5432"; return 1; }
     # A fresh Debian cluster authenticates TCP clients by password: give the
     # postgres role the documented development password.
