@@ -5,30 +5,14 @@ import (
 	"net/http"
 
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/httperr"
 )
-
-// statusOf is the one table mapping domain error codes to HTTP statuses.
-var statusOf = map[domain.Code]int{
-	domain.EInvalid:       http.StatusBadRequest,
-	domain.EUnauthorized:  http.StatusUnauthorized,
-	domain.EForbidden:     http.StatusForbidden,
-	domain.ENotFound:      http.StatusNotFound,
-	domain.EConflict:      http.StatusConflict,
-	domain.ETooLarge:      http.StatusRequestEntityTooLarge,
-	domain.EUnprocessable: http.StatusUnprocessableEntity,
-	domain.ERateLimited:   http.StatusTooManyRequests,
-	domain.EInternal:      http.StatusInternalServerError,
-}
 
 // Error writes err as {"detail": ...} with its status. Internal errors are
 // logged once here, with the request id, and shown as a generic message.
 func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
-	code := domain.ErrorCode(err)
-	status, ok := statusOf[code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	if code == domain.EInternal {
+	status := httperr.Status(err)
+	if status == http.StatusInternalServerError {
 		s.Log.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path)
 	}
 	body := map[string]any{"detail": domain.ErrorMessage(err)}

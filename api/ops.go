@@ -2,8 +2,8 @@ package api
 
 import (
 	"crypto/sha256"
-	_ "embed"
 	"crypto/subtle"
+	_ "embed"
 	"net/http"
 	"strconv"
 	"sync"

@@ -7,7 +7,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -158,34 +157,12 @@ func claimsFrom(ctx context.Context) auth.Claims {
 	return c
 }
 
-// bearer extracts the token of an `Authorization: Bearer` header. Tokens are
-// never read from query parameters (DOMAIN §11.3).
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
-}
+// bearer extracts the request's bearer token (never from the query).
+func bearer(r *http.Request) string { return auth.BearerToken(r) }
 
-// Authenticate resolves an access token to its user: signature and claims,
-// then the user row, the denylist and tokens_valid_from (DOMAIN §11.2).
+// Authenticate resolves an access token to its user (auth.Authenticate).
 func (s *Server) Authenticate(ctx context.Context, token string) (*domain.User, auth.Claims, error) {
-	if token == "" {
-		return nil, auth.Claims{}, domain.Errorf(domain.EUnauthorized, "Not authenticated")
-	}
-	c, err := s.Tokens.Verify(token)
-	if err != nil {
-		return nil, c, err
-	}
-	u, revoked, err := s.DB.UserForToken(ctx, c.UserUUID, c.JTI)
-	if err != nil {
-		return nil, c, err
-	}
-	if revoked || !auth.TokenStillValid(c, u.TokensValidFrom) {
-		return nil, c, domain.ErrUnauthorized
-	}
-	return u, c, nil
+	return auth.Authenticate(ctx, s.Tokens, s.DB, token)
 }
 
 // authenticated requires a valid token; allowMustChange lets users with a

@@ -45,6 +45,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/httperr"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/stream"
@@ -367,30 +368,13 @@ var (
 	errNotReady     = &httpError{status: http.StatusServiceUnavailable, detail: "Event stream unavailable"}
 )
 
-// statusOf is the one table mapping domain error codes to HTTP statuses.
-var statusOf = map[domain.Code]int{
-	domain.EInvalid:       http.StatusBadRequest,
-	domain.EUnauthorized:  http.StatusUnauthorized,
-	domain.EForbidden:     http.StatusForbidden,
-	domain.ENotFound:      http.StatusNotFound,
-	domain.EConflict:      http.StatusConflict,
-	domain.ETooLarge:      http.StatusRequestEntityTooLarge,
-	domain.EUnprocessable: http.StatusUnprocessableEntity,
-	domain.ERateLimited:   http.StatusTooManyRequests,
-	domain.EInternal:      http.StatusInternalServerError,
-}
-
 // errorStatus returns the status and operator-safe detail of err.
 func errorStatus(err error) (int, string) {
 	var he *httpError
 	if errors.As(err, &he) {
 		return he.status, he.detail
 	}
-	status, ok := statusOf[domain.ErrorCode(err)]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	return status, domain.ErrorMessage(err)
+	return httperr.Status(err), domain.ErrorMessage(err)
 }
 
 // writeError writes err as {"detail": ...}. Internal errors are logged once
@@ -504,33 +488,13 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// bearer extracts the token of an `Authorization: Bearer` header. Tokens are
-// never read from query parameters (DOMAIN §11.3).
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
-}
+// bearer extracts the request's bearer token (never from the query).
+func bearer(r *http.Request) string { return auth.BearerToken(r) }
 
 // authenticateJWT resolves an access token the way the api does: signature
 // and claims, then the user row, the logout denylist and tokens_valid_from
 // (DOMAIN §11.2). must_change_password is left to the caller.
 func (s *Server) authenticateJWT(ctx context.Context, token string) (*domain.User, error) {
-	if token == "" {
-		return nil, domain.Errorf(domain.EUnauthorized, "Not authenticated")
-	}
-	c, err := s.Tokens.Verify(token)
-	if err != nil {
-		return nil, err
-	}
-	u, revoked, err := s.DB.UserForToken(ctx, c.UserUUID, c.JTI)
-	if err != nil {
-		return nil, err
-	}
-	if revoked || !auth.TokenStillValid(c, u.TokensValidFrom) || !u.Role.Valid() {
-		return nil, domain.ErrUnauthorized
-	}
-	return u, nil
+	u, _, err := auth.Authenticate(ctx, s.Tokens, s.DB, token)
+	return u, err
 }
