@@ -255,29 +255,9 @@ func (db *DB) CheckDeployable(ctx context.Context, id string) (*domain.Topology,
 // returns the hydrated view as deployed (status deploying) and the status
 // event to publish after this call.
 func (db *DB) BeginDeploy(ctx context.Context, id string) (*domain.Hydrated, domain.Event, error) {
-	var h *domain.Hydrated
-	var ev domain.Event
-	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		if h, err = LoadHydratedForUpdate(ctx, tx, id); err != nil {
-			return err
-		}
-		if err := domain.CheckAction(domain.ActionDeploy, h.Topology.Status); err != nil {
-			return err
-		}
-		if err := DeployIssuesError(domain.Validate(h, true)); err != nil {
-			return err
-		}
-		if ev, err = Transition(ctx, tx, id, domain.StatusDeploying, nil); err != nil {
-			return err
-		}
-		h.Topology.Status = domain.StatusDeploying
-		return nil
+	return db.begin(ctx, id, domain.ActionDeploy, domain.StatusDeploying, func(h *domain.Hydrated) error {
+		return DeployIssuesError(domain.Validate(h, true))
 	})
-	if err != nil {
-		return nil, domain.Event{}, err
-	}
-	return h, ev, nil
 }
 
 // BeginTeardown starts a teardown under the topology's row lock: the status
@@ -285,6 +265,13 @@ func (db *DB) BeginDeploy(ctx context.Context, id string) (*domain.Hydrated, dom
 // moves to tearing_down. It returns the hydrated view to tear down and the
 // status event to publish.
 func (db *DB) BeginTeardown(ctx context.Context, id string) (*domain.Hydrated, domain.Event, error) {
+	return db.begin(ctx, id, domain.ActionTeardown, domain.StatusTearingDown, nil)
+}
+
+// begin is the shared start of a deploy or teardown: under the row lock,
+// check the action against the status, run check (if any) on the view, then
+// move to status `to`.
+func (db *DB) begin(ctx context.Context, id string, action domain.Action, to domain.Status, check func(*domain.Hydrated) error) (*domain.Hydrated, domain.Event, error) {
 	var h *domain.Hydrated
 	var ev domain.Event
 	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -292,13 +279,18 @@ func (db *DB) BeginTeardown(ctx context.Context, id string) (*domain.Hydrated, d
 		if h, err = LoadHydratedForUpdate(ctx, tx, id); err != nil {
 			return err
 		}
-		if err := domain.CheckAction(domain.ActionTeardown, h.Topology.Status); err != nil {
+		if err := domain.CheckAction(action, h.Topology.Status); err != nil {
 			return err
 		}
-		if ev, err = Transition(ctx, tx, id, domain.StatusTearingDown, nil); err != nil {
+		if check != nil {
+			if err := check(h); err != nil {
+				return err
+			}
+		}
+		if ev, err = Transition(ctx, tx, id, to, nil); err != nil {
 			return err
 		}
-		h.Topology.Status = domain.StatusTearingDown
+		h.Topology.Status = to
 		return nil
 	})
 	if err != nil {
