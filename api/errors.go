@@ -22,7 +22,7 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 			body[k] = v
 		}
 	}
-	if status == http.StatusUnauthorized {
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 	}
 	writeJSON(w, status, body)

@@ -6,7 +6,6 @@ import (
 	_ "embed"
 	"net/http"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -92,11 +91,6 @@ func (s *Server) metricsAuth(next http.Handler) http.Handler {
 	})
 }
 
-// basicCache remembers recent successful Basic logins for a minute, keyed by
-// a hash of the credentials, so the monitoring UI's polling does not pay a
-// bcrypt comparison per request.
-var basicCache sync.Map // [32]byte → time.Time (expiry)
-
 // basicAdmin requires HTTP Basic credentials of an admin without a pending
 // password change.
 func (s *Server) basicAdmin(next http.Handler) http.Handler {
@@ -108,7 +102,7 @@ func (s *Server) basicAdmin(next http.Handler) http.Handler {
 			return
 		}
 		key := sha256.Sum256([]byte(user + "\x00" + pass))
-		if exp, ok := basicCache.Load(key); ok && time.Now().Before(exp.(time.Time)) {
+		if exp, ok := s.basicCache.Load(key); ok && time.Now().Before(exp.(time.Time)) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -126,7 +120,7 @@ func (s *Server) basicAdmin(next http.Handler) http.Handler {
 			s.Error(w, r, domain.ErrForbidden)
 			return
 		}
-		basicCache.Store(key, time.Now().Add(time.Minute))
+		s.basicCache.Store(key, time.Now().Add(time.Minute))
 		next.ServeHTTP(w, r)
 	})
 }

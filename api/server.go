@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -54,6 +55,11 @@ type Server struct {
 	// AsynqRedis, when set, mounts the asynq monitoring UI at /monitoring
 	// for admins (HTTP Basic with an admin's username and password).
 	AsynqRedis *redis.Options
+
+	// basicCache remembers successful Basic logins to /monitoring for a
+	// minute, keyed by a hash of the credentials, so the UI's polling does
+	// not pay a bcrypt comparison per request.
+	basicCache *sync.Map // [32]byte → time.Time (expiry); made by Handler
 	// TrustProxyHeaders makes the login rate limiter count attempts against
 	// the last X-Forwarded-For entry instead of the TCP peer. Set it only
 	// behind a proxy that appends the address it saw, such as Heroku's
@@ -66,6 +72,9 @@ type Server struct {
 func (s *Server) Handler() http.Handler {
 	if s.Log == nil {
 		s.Log = slog.Default()
+	}
+	if s.basicCache == nil {
+		s.basicCache = &sync.Map{}
 	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID, s.logRequests, s.recoverer, s.measure)
