@@ -67,7 +67,7 @@ func (db *DB) EnqueueMutation(ctx context.Context, nm NewMutation) (*domain.Muta
 	}
 	m := &domain.Mutation{ID: newID(), TopologyID: nm.TopologyID, Op: nm.Op, Payload: nm.Payload, State: domain.MutationPending}
 	ev, err := domain.NewEvent(nm.TopologyID, domain.EventEnqueued,
-		mutationEventPayload{MutationID: m.ID, Op: nm.Op, Payload: nm.Payload}, timeNow())
+		mutationEventPayload{MutationID: m.ID, Op: nm.Op, Payload: nm.Payload}, time.Now())
 	if err != nil {
 		return nil, domain.Event{}, fmt.Errorf("postgres: enqueue event: %w", err)
 	}
@@ -345,7 +345,7 @@ SELECT `+mutationColumns+`, committed_at, effects, EXISTS (SELECT 1 FROM upd) AS
 // applyingEvent builds `mutation.applying` {mutation_id, op, payload}.
 func applyingEvent(m *domain.Mutation) (domain.Event, error) {
 	return domain.NewEvent(m.TopologyID, domain.EventApplying,
-		mutationEventPayload{MutationID: m.ID, Op: m.Op, Payload: m.Payload}, timeNow())
+		mutationEventPayload{MutationID: m.ID, Op: m.Op, Payload: m.Payload}, time.Now())
 }
 
 // appliedPayload is the payload of `mutation.applied`.
@@ -361,7 +361,7 @@ type appliedPayload struct {
 // since it was requested. ok=false means it was not applying any more
 // (another worker finished it); then nothing is written.
 func (db *DB) FinishMutation(ctx context.Context, m *domain.Mutation, running []string) (ev domain.Event, age float64, ok bool, err error) {
-	ev, err = domain.NewEvent(m.TopologyID, domain.EventApplied, appliedPayload{MutationID: m.ID, Op: m.Op}, timeNow())
+	ev, err = domain.NewEvent(m.TopologyID, domain.EventApplied, appliedPayload{MutationID: m.ID, Op: m.Op}, time.Now())
 	if err != nil {
 		return ev, 0, false, err
 	}
@@ -460,7 +460,7 @@ func (db *DB) CommitMutation(ctx context.Context, m *domain.Mutation, newID func
 		// The stamp is the fence: only one transaction ever commits it.
 		set := `committed_at = now(), effects = $6::jsonb`
 		if !c.Materialize {
-			applied, err := domain.NewEvent(m.TopologyID, domain.EventApplied, appliedPayload{MutationID: m.ID, Op: m.Op}, timeNow())
+			applied, err := domain.NewEvent(m.TopologyID, domain.EventApplied, appliedPayload{MutationID: m.ID, Op: m.Op}, time.Now())
 			if err != nil {
 				return err
 			}
@@ -620,7 +620,7 @@ func (db *DB) FailMutation(ctx context.Context, m *domain.Mutation, reason strin
 			return err
 		}
 		failed, err := domain.NewEvent(m.TopologyID, domain.EventFailed,
-			failedPayload{MutationID: m.ID, Op: m.Op, Reason: reason}, timeNow())
+			failedPayload{MutationID: m.ID, Op: m.Op, Reason: reason}, time.Now())
 		if err != nil {
 			return err
 		}

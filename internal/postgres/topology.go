@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -74,7 +75,7 @@ func Transition(ctx context.Context, tx *sqlx.Tx, id string, to domain.Status, r
 		id, t.Status, to, reason); err != nil {
 		return domain.Event{}, fmt.Errorf("postgres: transition audit: %w", err)
 	}
-	ev, err := domain.NewEvent(id, domain.EventStatus, domain.StatusPayload{State: to, From: t.Status, Reason: reason}, timeNow())
+	ev, err := domain.NewEvent(id, domain.EventStatus, domain.StatusPayload{State: to, From: t.Status, Reason: reason}, time.Now())
 	if err != nil {
 		return domain.Event{}, err
 	}

@@ -1,10 +1,6 @@
 package postgres
 
-import (
-	"time"
-
-	"github.com/google/uuid"
-)
+import "github.com/google/uuid"
 
 // isUUID reports whether s parses as a UUID, so malformed ids in URLs are a
 // plain 404 instead of a database error.
@@ -18,6 +14,3 @@ func isUUID(s string) bool {
 
 // newID returns a fresh UUIDv4 string.
 func newID() string { return uuid.NewString() }
-
-// timeNow is the clock used for event timestamps.
-var timeNow = time.Now
