@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,20 +24,14 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/decnet/mazenet/api"
 	"github.com/decnet/mazenet/internal/auth"
-	"github.com/decnet/mazenet/internal/dbtest"
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/materializer"
-	"github.com/decnet/mazenet/internal/rediskey"
-	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
 	"github.com/decnet/mazenet/sse"
-	"github.com/decnet/mazenet/worker"
 )
 
 const (
@@ -152,18 +145,8 @@ type dashStack struct {
 // before it starts.
 func startDashStack(t *testing.T, tune func(*sse.Server)) *dashStack {
 	t.Helper()
-	db := dbtest.New(t)
-	rd := dbtest.NewRedis(t)
-	keys := rediskey.New(rd.Prefix)
-	log := slog.New(slog.DiscardHandler)
-	if os.Getenv("DASHBOARD_E2E_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	streams := stream.New(rd.Client, keys)
-	rel := relay.New(db, streams, log)
-	client := asynq.NewClientFromRedisClient(rd.Client)
-	tokens := auth.NewTokens([]byte("test-secret-test-secret-test-secret!"), 0)
-	tickets := auth.NewTickets(rd.Client, keys)
+	b := newBackend(t)
+	db, rd, keys, log, tokens, tickets := b.DB, b.Redis, b.Keys, b.Log, b.Tokens, b.Tickets
 
 	// The api's address first: the SSE process must allow it as an origin.
 	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -185,19 +168,11 @@ func startDashStack(t *testing.T, tune func(*sse.Server)) *dashStack {
 	proxy := newDashProxy(t, sseHS.Listener.Addr().String())
 
 	// Worker: asynq server plus its sweep and fast path.
-	w := &worker.Worker{DB: db, Redis: rd.Client, Keys: keys, Relay: rel, Materializer: materializer.Noop{},
-		Queue: rd.Queue, Log: log, ID: "e2e-dashboard", SweepInterval: time.Second}
-	cfg := w.ServerConfig()
-	cfg.Concurrency = 4
-	cfg.ShutdownTimeout = 5 * time.Second
-	as := asynq.NewServerFromRedisClient(rd.Client, cfg)
-	require.NoError(t, as.Start(w.Mux()))
-	loops.Add(1)
-	go func() { defer loops.Done(); _ = w.Run(ctx) }()
+	b.startWorker(t, b.newWorker("e2e-dashboard", materializer.Noop{}))
 
 	// API, serving the dashboard, pointing it at the SSE origin.
-	s := &api.Server{DB: db, Redis: rd.Client, Keys: keys, Tokens: tokens, Tickets: tickets, Relay: rel,
-		Tasks: client, Queue: rd.Queue, Log: log, BcryptCost: bcrypt.MinCost, SSEPublicURL: proxy.URL()}
+	s := b.apiServer()
+	s.SSEPublicURL = proxy.URL()
 	apiHS := httptest.NewUnstartedServer(s.Handler())
 	apiHS.Listener.Close()
 	apiHS.Listener = apiLn
@@ -213,9 +188,7 @@ func startDashStack(t *testing.T, tune func(*sse.Server)) *dashStack {
 		sseHS.CloseClientConnections()
 		sseHS.Close()
 		cancel()
-		as.Shutdown()
 		loops.Wait()
-		_ = client.Close()
 	})
 
 	dashWaitReady(t, sseHS.URL)

@@ -6,28 +6,17 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/bcrypt"
 
-	"github.com/decnet/mazenet/api"
-	"github.com/decnet/mazenet/internal/auth"
-	"github.com/decnet/mazenet/internal/dbtest"
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/materializer"
-	"github.com/decnet/mazenet/internal/rediskey"
-	"github.com/decnet/mazenet/internal/relay"
-	"github.com/decnet/mazenet/internal/stream"
-	"github.com/decnet/mazenet/worker"
 )
 
 // env is an API served by httptest plus an asynq server running the
@@ -40,36 +29,11 @@ type env struct {
 
 func newEnv(t *testing.T, cfg materializer.TestConfig) *env {
 	t.Helper()
-	db := dbtest.New(t)
-	rd := dbtest.NewRedis(t)
-	keys := rediskey.New(rd.Prefix)
-	log := slog.New(slog.DiscardHandler)
-	streams := stream.New(rd.Client, keys)
-	rel := relay.New(db, streams, log)
-	client := asynq.NewClientFromRedisClient(rd.Client)
-
-	s := &api.Server{DB: db, Redis: rd.Client, Keys: keys,
-		Tokens:  auth.NewTokens([]byte("test-secret-test-secret-test-secret!"), 0),
-		Tickets: auth.NewTickets(rd.Client, keys), Relay: rel, Tasks: client, Queue: rd.Queue,
-		Log: log, BcryptCost: bcrypt.MinCost}
-	srv := httptest.NewServer(s.Handler())
+	b := newBackend(t)
+	srv := httptest.NewServer(b.apiServer().Handler())
 	t.Cleanup(srv.Close)
-
-	w := &worker.Worker{DB: db, Redis: rd.Client, Keys: keys, Relay: rel, Queue: rd.Queue, Log: log,
-		ID: "e2e", Materializer: &materializer.Test{Config: cfg, Redis: rd.Client, LogKey: keys.MaterializerCalls()}}
-	as := asynq.NewServerFromRedisClient(rd.Client, asynq.Config{
-		Queues: map[string]int{rd.Queue: 1}, Concurrency: 4, TaskCheckInterval: 20 * time.Millisecond,
-		ShutdownTimeout: 5 * time.Second, LogLevel: asynq.FatalLevel,
-	})
-	require.NoError(t, as.Start(w.Mux()))
-	t.Cleanup(as.Shutdown) // registered after dbtest's cleanups, so it runs first
-
-	hash, err := auth.HashPassword("correct horse battery", bcrypt.MinCost)
-	require.NoError(t, err)
-	admin := &domain.User{Username: "admin", PasswordHash: hash, Role: domain.RoleAdmin}
-	require.NoError(t, db.CreateUser(context.Background(), admin))
-	tok, _, err := s.Tokens.Issue(admin.UUID)
-	require.NoError(t, err)
+	b.startWorker(t, b.newWorker("e2e", b.testMaterializer(cfg)))
+	_, tok := b.createUser(t, "admin", domain.RoleAdmin, false)
 	return &env{t: t, url: srv.URL, token: tok}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,10 +20,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/decnet/mazenet/api"
-	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/dbtest"
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/materializer"
@@ -39,15 +36,12 @@ import (
 // worker in-process (asynq server + Run loops), on one test's schema and
 // Redis prefix.
 type pipeEnv struct {
-	t       *testing.T
-	DB      *postgres.DB
-	Redis   *dbtest.Redis
-	Keys    rediskey.Keys
-	Streams *stream.Streams
-	API     *api.Server
-	HTTP    *httptest.Server
-	Token   string
-	Worker  *worker.Worker
+	*backend
+	t      *testing.T
+	API    *api.Server
+	HTTP   *httptest.Server
+	Token  string
+	Worker *worker.Worker
 }
 
 // noTasks is an enqueuer that drops every wake-up (a lost asynq task).
@@ -60,47 +54,11 @@ func (noTasks) EnqueueContext(context.Context, *asynq.Task, ...asynq.Option) (*a
 // newPipeEnv builds the pipeline; with startWorker false no worker runs.
 func newPipeEnv(t *testing.T, startWorker bool) *pipeEnv {
 	t.Helper()
-	db := dbtest.New(t)
-	rd := dbtest.NewRedis(t)
-	keys := rediskey.New(rd.Prefix)
-	streams := stream.New(rd.Client, keys)
-	log := slog.New(slog.DiscardHandler)
-	client := asynq.NewClientFromRedisClient(rd.Client)
-	s := &api.Server{
-		DB: db, Redis: rd.Client, Keys: keys,
-		Tokens:     auth.NewTokens([]byte("e2e-secret-e2e-secret-e2e-secret-e2e!"), 0),
-		Tickets:    auth.NewTickets(rd.Client, keys),
-		Relay:      relay.New(db, streams, log),
-		Tasks:      client,
-		Queue:      rd.Queue,
-		Log:        log,
-		BcryptCost: bcrypt.MinCost,
-	}
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	hash, err := auth.HashPassword("correct horse battery", bcrypt.MinCost)
-	require.NoError(t, err)
-	u := &domain.User{Username: "admin", PasswordHash: hash, Role: domain.RoleAdmin}
-	require.NoError(t, db.CreateUser(context.Background(), u))
-	tok, _, err := s.Tokens.Issue(u.UUID)
-	require.NoError(t, err)
-	e := &pipeEnv{t: t, DB: db, Redis: rd, Keys: keys, Streams: streams, API: s, HTTP: srv, Token: tok}
-	e.Worker = &worker.Worker{
-		DB: db, Redis: rd.Client, Keys: keys, Relay: relay.New(db, streams, log),
-		Materializer: &materializer.Test{Redis: rd.Client, LogKey: keys.MaterializerCalls()},
-		Queue:        rd.Queue, Log: log, ID: "e2e-worker", SweepInterval: 500 * time.Millisecond,
-	}
+	e := newPipeEnvOn(t, dbtest.New(t), dbtest.NewRedis(t))
+	e.Worker = e.newWorker("e2e-worker", e.testMaterializer(materializer.TestConfig{}))
+	e.Worker.SweepInterval = 500 * time.Millisecond
 	if startWorker {
-		ctx, cancel := context.WithCancel(context.Background())
-		srv := asynq.NewServerFromRedisClient(rd.Client, e.Worker.ServerConfig())
-		require.NoError(t, srv.Start(e.Worker.Mux()))
-		done := make(chan error, 1)
-		go func() { done <- e.Worker.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			srv.Shutdown()
-			<-done
-		})
+		e.startWorker(t, e.Worker)
 	}
 	return e
 }
@@ -395,26 +353,12 @@ func TestWorkerCrashMidApply(t *testing.T) {
 // newPipeEnvOn is newPipeEnv's API half on an existing schema and prefix.
 func newPipeEnvOn(t *testing.T, db *postgres.DB, rd *dbtest.Redis) *pipeEnv {
 	t.Helper()
-	keys := rediskey.New(rd.Prefix)
-	streams := stream.New(rd.Client, keys)
-	log := slog.New(slog.DiscardHandler)
-	s := &api.Server{
-		DB: db, Redis: rd.Client, Keys: keys,
-		Tokens:  auth.NewTokens([]byte("e2e-secret-e2e-secret-e2e-secret-e2e!"), 0),
-		Tickets: auth.NewTickets(rd.Client, keys),
-		Relay:   relay.New(db, streams, log),
-		Tasks:   asynq.NewClientFromRedisClient(rd.Client),
-		Queue:   rd.Queue, Log: log, BcryptCost: bcrypt.MinCost,
-	}
+	b := newBackendOn(t, db, rd)
+	s := b.apiServer()
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	hash, err := auth.HashPassword("correct horse battery", bcrypt.MinCost)
-	require.NoError(t, err)
-	u := &domain.User{Username: fmt.Sprintf("admin-%s", uuid.NewString()[:6]), PasswordHash: hash, Role: domain.RoleAdmin}
-	require.NoError(t, db.CreateUser(context.Background(), u))
-	tok, _, err := s.Tokens.Issue(u.UUID)
-	require.NoError(t, err)
-	return &pipeEnv{t: t, DB: db, Redis: rd, Keys: keys, Streams: streams, API: s, HTTP: srv, Token: tok}
+	_, tok := b.createUser(t, "admin-"+uuid.NewString()[:6], domain.RoleAdmin, false)
+	return &pipeEnv{backend: b, t: t, API: s, HTTP: srv, Token: tok}
 }
 
 // waitUntil polls cond (a bound on the test's runtime, not a timing claim).
