@@ -13,6 +13,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/httperr"
 )
 
 // Auth errors with the observable texts of DOMAIN §11.
@@ -91,7 +92,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, loginResponse{AccessToken: token, TokenType: "bearer", MustChangePassword: u.MustChangePassword})
+	httperr.JSON(w, http.StatusOK, loginResponse{AccessToken: token, TokenType: "bearer", MustChangePassword: u.MustChangePassword})
 }
 
 // allowLoginAttempt counts one password attempt for username from the
@@ -157,7 +158,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.DB.PruneRevokedTokens(r.Context(), pruneRevokedBatch); err != nil {
 		s.Log.WarnContext(r.Context(), "prune revoked tokens", "err", err)
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"detail": "Logged out"})
+	httperr.JSON(w, http.StatusOK, map[string]string{"detail": "Logged out"})
 }
 
 type changePasswordRequest struct {
@@ -207,13 +208,13 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"detail": "Password changed"})
+	httperr.JSON(w, http.StatusOK, map[string]string{"detail": "Password changed"})
 }
 
 // handleMe returns the caller's own user row (never the hash).
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, userFrom(r.Context()))
+	httperr.JSON(w, http.StatusOK, userFrom(r.Context()))
 }
 
 type sseTicketResponse struct {
@@ -231,5 +232,5 @@ func (s *Server) handleSSETicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, sseTicketResponse{Ticket: ticket, ExpiresIn: int(auth.TicketTTL / time.Second)})
+	httperr.JSON(w, http.StatusOK, sseTicketResponse{Ticket: ticket, ExpiresIn: int(auth.TicketTTL / time.Second)})
 }

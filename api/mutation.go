@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/httperr"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/tasks"
 )
@@ -57,7 +58,7 @@ func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) {
 				"topology_id", m.TopologyID, "mutation_id", m.ID, "err", err)
 		}
 	}
-	writeJSON(w, http.StatusAccepted, enqueueResponse{MutationID: m.ID, State: m.State})
+	httperr.JSON(w, http.StatusAccepted, enqueueResponse{MutationID: m.ID, State: m.State})
 }
 
 // parseEnqueue reads and shape-checks an enqueue body: {"op", "payload",
@@ -125,7 +126,7 @@ func (s *Server) handleMutationList(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ms)
+	httperr.JSON(w, http.StatusOK, ms)
 }
 
 // handleMutationGet returns one mutation row.
@@ -135,5 +136,5 @@ func (s *Server) handleMutationGet(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, m)
+	httperr.JSON(w, http.StatusOK, m)
 }

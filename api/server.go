@@ -17,6 +17,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/httperr"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/relay"
@@ -77,7 +78,7 @@ func (s *Server) Handler() http.Handler {
 		s.basicCache = &sync.Map{}
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverer, s.measure)
+	r.Use(middleware.RequestID, s.logRequests, httperr.Recoverer(s.Log), s.measure)
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
 	r.Route("/api/v1", func(r chi.Router) {
@@ -96,13 +97,13 @@ func (s *Server) Handler() http.Handler {
 		s.Error(w, r, domain.Errorf(domain.ENotFound, "Not found"))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method not allowed"})
+		httperr.JSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method not allowed"})
 	})
 	return r
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httperr.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +117,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.Redis.Ping(ctx).Err(); err != nil {
 		checks["redis"], status = "unreachable", http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, checks)
+	httperr.JSON(w, status, checks)
 }
 
 // logRequests logs one structured line per request, without query strings
@@ -126,24 +127,18 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
-		s.Log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		attrs := []slog.Attr{
 			slog.String("request_id", middleware.GetReqID(r.Context())),
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", ww.Status()), slog.Duration("elapsed", time.Since(start)))
-	})
-}
-
-// recoverer turns a panic into a logged 500 with the standard body.
-func (s *Server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil && v != http.ErrAbortHandler {
-				s.Log.ErrorContext(r.Context(), "panic", "panic", v, "path", r.URL.Path,
-					"request_id", middleware.GetReqID(r.Context()))
-				writeJSON(w, http.StatusInternalServerError, map[string]string{"detail": "Internal error."})
-			}
-		}()
-		next.ServeHTTP(w, r)
+			slog.Int("status", ww.Status()), slog.Duration("elapsed", time.Since(start)),
+		}
+		if id := chi.URLParam(r, "id"); id != "" {
+			attrs = append(attrs, slog.String("topology_id", id))
+		}
+		if id := chi.URLParam(r, "mutation_id"); id != "" {
+			attrs = append(attrs, slog.String("mutation_id", id))
+		}
+		s.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/httperr"
 )
 
 // maxUsernameChars matches the users.username CHECK constraint.
@@ -44,7 +45,7 @@ func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, users)
+	httperr.JSON(w, http.StatusOK, users)
 }
 
 type createUserRequest struct {
@@ -86,7 +87,7 @@ func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, u)
+	httperr.JSON(w, http.StatusCreated, u)
 }
 
 // validateUsername accepts 1–64 characters without control characters.
@@ -168,7 +169,7 @@ func (s *Server) handleUserSetRole(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, u)
+	httperr.JSON(w, http.StatusOK, u)
 }
 
 type resetPasswordRequest struct {
@@ -203,5 +204,5 @@ func (s *Server) handleUserResetPassword(w http.ResponseWriter, r *http.Request)
 		s.Error(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, u)
+	httperr.JSON(w, http.StatusOK, u)
 }

@@ -28,7 +28,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
@@ -139,7 +138,7 @@ func (s *Server) init() {
 func (s *Server) Handler() http.Handler {
 	s.init()
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, s.recoverer, s.cors)
+	r.Use(middleware.RequestID, s.logRequests, httperr.Recoverer(s.Log), s.cors)
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
 	r.Get("/metrics", s.guardMetrics(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})).ServeHTTP)
@@ -147,10 +146,10 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/api/v1/topologies/{id}/events", s.handleTopologyEvents)
 	r.Get("/api/v1/stream", s.handleOverview)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"detail": "Not found"})
+		httperr.JSON(w, http.StatusNotFound, map[string]string{"detail": "Not found"})
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method not allowed"})
+		httperr.JSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method not allowed"})
 	})
 	return r
 }
@@ -288,7 +287,7 @@ func (s *Server) SlowClientDrops() int {
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	httperr.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // handleReadyz checks Postgres and Redis, and that the shared reader has its
@@ -307,7 +306,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if !s.hub.Ready() {
 		checks["reader"], status = "starting", http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, checks)
+	httperr.JSON(w, status, checks)
 }
 
 // guardMetrics admits an admin's JWT, or the DECNET_METRICS_TOKEN bearer
@@ -388,15 +387,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) i
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 	}
-	writeJSON(w, status, map[string]string{"detail": detail})
+	httperr.JSON(w, status, map[string]string{"detail": detail})
 	return status
-}
-
-// writeJSON writes v as JSON with status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // cors answers the origins in AllowedOrigins (the dashboard may be served
@@ -471,20 +463,6 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			attrs = append(attrs, slog.String("topology_id", id))
 		}
 		s.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-	})
-}
-
-// recoverer turns a panic into a logged 500 with the standard body.
-func (s *Server) recoverer(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil && v != http.ErrAbortHandler {
-				s.Log.ErrorContext(r.Context(), "panic", "panic", v, "path", r.URL.Path,
-					"request_id", middleware.GetReqID(r.Context()))
-				writeJSON(w, http.StatusInternalServerError, map[string]string{"detail": "Internal error."})
-			}
-		}()
-		next.ServeHTTP(w, r)
 	})
 }
 

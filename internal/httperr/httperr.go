@@ -4,7 +4,11 @@
 package httperr
 
 import (
+	"encoding/json"
+	"log/slog"
 	"net/http"
+
+	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/decnet/mazenet/internal/domain"
 )
@@ -29,4 +33,28 @@ func Status(err error) int {
 		return s
 	}
 	return http.StatusInternalServerError
+}
+
+// JSON writes v as JSON with status.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Recoverer turns a handler panic into one logged line and a 500 with the
+// standard body, so a bug never leaks a stack trace to the client.
+func Recoverer(log *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer func() {
+				if v := recover(); v != nil && v != http.ErrAbortHandler {
+					log.ErrorContext(r.Context(), "panic", "panic", v, "path", r.URL.Path,
+						"request_id", middleware.GetReqID(r.Context()))
+					JSON(w, http.StatusInternalServerError, map[string]string{"detail": "Internal error."})
+				}
+			}()
+			next.ServeHTTP(w, r)
+		})
+	}
 }
