@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -198,6 +197,3 @@ func (r *Redis) Options() *redis.Options {
 	opt, _ := redis.ParseURL(r.URL)
 	return opt
 }
-
-// HasPrefix reports whether key belongs to this slice.
-func (r *Redis) HasPrefix(key string) bool { return strings.HasPrefix(key, r.Prefix) }

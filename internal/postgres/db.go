@@ -69,8 +69,6 @@ func pgCode(err error) string {
 const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
-	codeCheckViolation      = "23514"
-	codeInvalidText         = "22P02"
 )
 
 // isUniqueViolation reports whether err is a unique-constraint violation.
