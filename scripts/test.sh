@@ -2,6 +2,7 @@
 # `make test`: the whole suite with -race against real PostgreSQL and Redis.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/check-tree.sh
 source scripts/services.sh
 # The dashboard's browser tests drive Debian's Chromium; without it they are
 # skipped with the reason printed.
