@@ -35,14 +35,14 @@ func main() {
 }
 
 func run() error {
-	env := config.FromOS()
-	log := env.Logger()
+	env := config.New(os.Getenv)
+	log := config.NewLogger(os.Stderr, env.LogLevel())
 	dev := env.Bool("DECNET_DEV", false)
-	port := env.Int("PORT", 8080, 1)
+	port := env.Int("PORT", 8080, 0, config.MaxPort)
 	dsn := env.DatabaseURL()
 	ropt := env.Redis(0)
 	secret := env.JWTSecret(dev, auth.MinSecretLen)
-	ttl := time.Duration(env.Int("DECNET_JWT_EXP_MINUTES", 240, 1)) * time.Minute
+	ttl := time.Duration(env.Int("DECNET_JWT_EXP_MINUTES", 240, 1, 10080)) * time.Minute
 	prefix := env.String("DECNET_REDIS_PREFIX", rediskey.DefaultPrefix)
 	queue := env.String("DECNET_QUEUE", tasks.DefaultQueue)
 	ssePublic := env.String("DECNET_SSE_PUBLIC_URL", "")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
@@ -33,18 +34,18 @@ func main() {
 }
 
 func run() error {
-	env := config.FromOS()
-	log := env.Logger()
+	env := config.New(os.Getenv)
+	log := config.NewLogger(os.Stderr, env.LogLevel())
 	dsn := env.DatabaseURL()
 	ropt := env.Redis(0)
 	prefix := env.String("DECNET_REDIS_PREFIX", rediskey.DefaultPrefix)
 	queue := env.String("DECNET_QUEUE", tasks.DefaultQueue)
-	sweep := env.Duration("DECNET_SWEEP_INTERVAL", worker.DefaultSweepInterval)
-	lease := env.Duration("DECNET_DRAIN_LEASE", worker.DefaultDrainLease)
-	concurrency := env.Int("DECNET_WORKER_CONCURRENCY", 16, 1)
+	sweep := env.Duration("DECNET_SWEEP_INTERVAL", worker.DefaultSweepInterval, 100*time.Millisecond, 10*time.Minute)
+	lease := env.Duration("DECNET_DRAIN_LEASE", worker.DefaultDrainLease, time.Second, 30*time.Second)
+	concurrency := env.Int("DECNET_WORKER_CONCURRENCY", 16, 1, 1024)
 	matKind := env.String("DECNET_MATERIALIZER", "noop")
 	matCfg := materializer.TestConfig{
-		Delay:      env.Duration("DECNET_TEST_MAT_DELAY", 0),
+		Delay:      env.Duration("DECNET_TEST_MAT_DELAY", 0, 0, time.Minute),
 		FailSpawn:  env.Bool("DECNET_TEST_MAT_FAIL_SPAWN", false),
 		FailDeploy: env.Bool("DECNET_TEST_MAT_FAIL_DEPLOY", false),
 	}
