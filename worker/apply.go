@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/tasks"
 )
@@ -74,27 +73,12 @@ var (
 	}, []string{"state"})
 )
 
-// log returns the worker's logger (slog.Default when unset).
-func (w *Worker) log() *slog.Logger {
-	if w.Log == nil {
-		return slog.Default()
-	}
-	return w.Log
-}
-
 // drainLease is the lease duration: DrainLease, or DefaultDrainLease.
 func (w *Worker) drainLease() time.Duration {
 	if w.DrainLease > 0 {
 		return w.DrainLease
 	}
 	return DefaultDrainLease
-}
-
-func (w *Worker) materializer() materializer.Materializer {
-	if w.Materializer == nil {
-		return materializer.Noop{}
-	}
-	return w.Materializer
 }
 
 // handleApply is the durable wake-up: it drains the task's topology.
@@ -180,17 +164,6 @@ func (w *Worker) renewLease(ctx context.Context, lost context.CancelFunc, tid, o
 			return
 		}
 	}
-}
-
-// publish hands committed events to the relay. It runs even when ctx is
-// ending (the events are committed); anything it cannot do, the sweep does.
-func (w *Worker) publish(ctx context.Context, evs ...domain.Event) {
-	if len(evs) == 0 || w.Relay == nil {
-		return
-	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	w.Relay.Publish(pctx, evs...)
 }
 
 // drainPass applies open mutations while it holds the lease, starting with
