@@ -65,7 +65,8 @@ type Config struct {
 	LogLevel   slog.Level
 
 	// Listener, set only in code, is served instead of listening on Addr:
-	// a test binds 127.0.0.1:0 first and so knows the address.
+	// a test binds 127.0.0.1:0 first and so knows the address. Run closes
+	// it before returning.
 	Listener net.Listener
 	// Log, set only in code, replaces the JSON logger on stderr.
 	Log *slog.Logger
@@ -134,6 +135,9 @@ func (cfg Config) logger() *slog.Logger {
 // Run is the api process: it opens Postgres and Redis, serves until ctx
 // ends, then drains in-flight requests (up to 20 s) and returns.
 func Run(ctx context.Context, cfg Config) error {
+	if cfg.Listener != nil {
+		defer cfg.Listener.Close() // even when Run fails before serving it
+	}
 	log := cfg.logger()
 	cfg.Log = log
 	db, err := postgres.Open(ctx, cfg.DatabaseURL)

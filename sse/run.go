@@ -1,6 +1,7 @@
 package sse
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,7 +70,8 @@ type Config struct {
 	LogLevel  slog.Level
 
 	// Listener, set only in code, is served instead of listening on Addr:
-	// a test binds 127.0.0.1:0 first and so knows the address.
+	// a test binds 127.0.0.1:0 first and so knows the address. Run closes
+	// it before returning.
 	Listener net.Listener
 	// Log, set only in code, replaces the JSON logger on stderr.
 	Log *slog.Logger
@@ -132,6 +134,9 @@ func (cfg Config) logger() *slog.Logger {
 // ends, then drains (SYSTEM §4): it stops accepting, sends every client
 // `retry:` and ends its stream, releases its slots and returns within 10 s.
 func Run(ctx context.Context, cfg Config) error {
+	if cfg.Listener != nil {
+		defer cfg.Listener.Close() // even when Run fails before serving it
+	}
 	log := cfg.logger()
 	cfg.Log = log
 	octx, cancel := context.WithTimeout(ctx, openTimeout)
@@ -161,7 +166,7 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() { runDone <- srv.Run(runCtx) }()
 	serveDone := make(chan error, 1)
 	go func() { serveDone <- srv.Serve(ln) }()
-	log.Info("sse listening", "addr", ln.Addr().String(), "max_per_user", cfg.MaxPerUser, "pid", os.Getpid())
+	log.Info("sse listening", "addr", ln.Addr().String(), "max_per_user", cmp.Or(cfg.MaxPerUser, DefaultMaxPerUser), "pid", os.Getpid())
 
 	select {
 	case err := <-serveDone:
