@@ -40,10 +40,10 @@ import (
 // transaction that makes its change, and every step is fenced on the row's
 // state (the committed_at stamp commits once), so each event exists exactly
 // once. Why `applying` is written by step 2 rather than by the claim: see
-// postgres.ClaimMutation (it saves a synchronous commit per mutation).
+// postgres.ClaimNext (it saves a synchronous commit per mutation).
 //
-// Lease writes commit asynchronously (see postgres.AcquireDrainLease); the
-// op and terminal commits are synchronous, and events are published to
+// Lease writes and the claim commit asynchronously (see postgres.ClaimNext);
+// the op and terminal commits are synchronous, and events are published to
 // Redis only after their commit returns.
 
 // DefaultDrainLease is how long a drain lease lasts without renewal: the

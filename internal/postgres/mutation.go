@@ -173,31 +173,6 @@ func (db *DB) GetMutation(ctx context.Context, topologyID, mutationID string) (*
 // the outbox, or its seq would be handed out again.
 const asyncCommit = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`
 
-// AcquireDrainLease makes owner the one drainer of a topology until ttl from
-// now, if the topology is live, has open (pending or applying) mutations and
-// its lease is free, expired or already owner's. It reports whether owner
-// holds the lease. Requiring open work means a wake-up for an already drained
-// topology costs one statement and no write. The worker takes the lease
-// through ClaimNext, which applies the same rule; this form serves callers
-// that need only the lease.
-func (db *DB) AcquireDrainLease(ctx context.Context, topologyID, owner string, ttl time.Duration) (bool, error) {
-	if !isUUID(topologyID) {
-		return false, nil
-	}
-	res, err := db.ExecContext(ctx, `
-UPDATE topologies SET drain_owner = $2, drain_until = now() + $3 * interval '1 millisecond'
-  FROM `+asyncCommit+`
- WHERE id = $1 AND status IN `+liveStatuses+`
-   AND (drain_until IS NULL OR drain_until < now() OR drain_owner = $2)
-   AND EXISTS (SELECT 1 FROM mutations WHERE topology_id = $1 AND state IN ('pending', 'applying'))`,
-		topologyID, owner, ttl.Milliseconds())
-	if err != nil {
-		return false, fmt.Errorf("postgres: acquire drain lease: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
-}
-
 // RenewDrainLease extends owner's lease to ttl from now; false means the
 // lease was lost (it expired and another worker took it).
 func (db *DB) RenewDrainLease(ctx context.Context, topologyID, owner string, ttl time.Duration) (bool, error) {
@@ -234,65 +209,32 @@ type OpenMutation struct {
 	Effects     []domain.Effect `db:"-"`
 }
 
-// NextOpenMutation returns the lowest-seq pending or applying mutation of a
-// topology, or nil when there is none.
-func (db *DB) NextOpenMutation(ctx context.Context, topologyID string) (*OpenMutation, error) {
-	var m OpenMutation
-	err := db.GetContext(ctx, &m, `SELECT `+mutationColumns+`, committed_at, effects FROM mutations
-		 WHERE topology_id = $1 AND state IN ('pending', 'applying') ORDER BY seq LIMIT 1`, topologyID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("postgres: next mutation: %w", err)
-	}
-	if len(m.EffectsJSON) > 0 {
-		if err := json.Unmarshal(m.EffectsJSON, &m.Effects); err != nil {
-			return nil, fmt.Errorf("postgres: mutation %s effects: %w", m.ID, err)
-		}
-	}
-	return &m, nil
-}
-
-// ClaimMutation moves a pending mutation to applying (DOMAIN §4.4 step 1),
-// fenced by the drain lease (owner must hold it) and by liveness; ok=false
-// means the row was not pending any more or the lease was lost.
+// ClaimNext is the drain loop's step 1 (DOMAIN §4.4) in one round trip:
+// it takes or renews owner's lease on the topology and, holding it, returns
+// the topology's lowest-seq open mutation, moving it from pending to
+// applying on the way (claimed=true; the row is returned as applying). The
+// lease is taken only when the topology is live, has open (pending or
+// applying) work and its lease is free, expired or already owner's, so a
+// wake-up for an already drained topology costs one statement and no
+// write. A row returned with claimed=false is already applying: a dead
+// worker's, to recover. nil means owner does not hold the lease now
+// (another drainer does, the topology is not live, or there is no open
+// work). A lease of owner's with more than half its ttl left is used as it
+// is, so a pass does not rewrite the hot topology row (and queue behind
+// enqueues holding its lock) for every mutation; the renewal loop keeps the
+// lease fresh.
 //
 // Deviation from the reference design, for latency: the claim writes no
-// event and commits asynchronously (it is visible at once, so the row reads
-// `applying` in REST while the op runs; it is merely not waited for on
-// disk). `mutation.applying` is written to the outbox by the transaction
-// that settles the op instead: CommitMutation, or FailMutation for a
-// rejected op, each of which commits at most once per mutation. The stream
-// order is unchanged (enqueued, applying, then applied or failed; N+1's
-// applying after N's terminal) and `applying` still precedes
+// event and commits asynchronously (asyncCommit: it is visible at once, so
+// the row reads `applying` in REST while the op runs; it is merely not
+// waited for on disk). `mutation.applying` is written to the outbox by the
+// transaction that settles the op instead: CommitMutation, or FailMutation
+// for a rejected op, each of which commits at most once per mutation. The
+// stream order is unchanged (enqueued, applying, then applied or failed;
+// N+1's applying after N's terminal) and `applying` still precedes
 // materialisation, but the claim costs no WAL flush and no outbox row, and
 // "emitted exactly once" holds by construction: a claim lost in a Postgres
 // crash reverts the row to pending without having emitted anything.
-func (db *DB) ClaimMutation(ctx context.Context, m *domain.Mutation, owner string) (bool, error) {
-	r, err := db.ExecContext(ctx, `
-UPDATE mutations SET state = 'applying' FROM `+asyncCommit+`
- WHERE id = $2 AND topology_id = $1 AND state = 'pending'
-   AND EXISTS (SELECT 1 FROM topologies WHERE id = $1 AND drain_owner = $3 AND status IN `+liveStatuses+`)`,
-		m.TopologyID, m.ID, owner)
-	if err != nil {
-		return false, fmt.Errorf("postgres: claim mutation: %w", err)
-	}
-	n, _ := r.RowsAffected()
-	return n == 1, nil
-}
-
-// ClaimNext is the drain loop's step 1 in one round trip: it takes or
-// renews owner's lease (the AcquireDrainLease rule: live, open work, lease
-// free, expired or owner's) and, holding it, returns the topology's
-// lowest-seq open mutation, moving it from pending to applying on the way
-// (claimed=true; the row is returned as applying). A row returned with
-// claimed=false is already applying: a dead worker's, to recover. nil means
-// owner does not hold the lease now (another drainer does, the topology is
-// not live, or there is no open work). Like the other lease writes, it
-// commits asynchronously and writes no event (see ClaimMutation). A lease of
-// owner's with more than half its ttl left is used as it is, so a pass does
-// not rewrite the hot topology row (and queue behind enqueues holding its
-// lock) for every mutation; the renewal loop keeps the lease fresh.
 func (db *DB) ClaimNext(ctx context.Context, topologyID, owner string, ttl time.Duration) (m *OpenMutation, claimed bool, err error) {
 	if !isUUID(topologyID) {
 		return nil, false, nil
@@ -403,7 +345,7 @@ type Commit struct {
 // §4.4 step 2): load the topology's view, run domain.ApplyOp (its
 // preconditions, writes and post-apply checks), persist the difference, and
 // stamp the mutation committed_at with its effects, and record
-// `mutation.applying` (see ClaimMutation). Any error rolls everything back,
+// `mutation.applying` (see ClaimNext). Any error rolls everything back,
 // so a rejected op leaves no trace; a *domain.Error is the op's
 // operator-facing rejection. No version change.
 //
@@ -613,7 +555,7 @@ func (db *DB) FailMutation(ctx context.Context, m *domain.Mutation, reason strin
 			return err
 		}
 		// The op's transaction rolled back, so `mutation.applying` was never
-		// written (see ClaimMutation): it goes out here, just before the
+		// written (see ClaimNext): it goes out here, just before the
 		// failure.
 		applying, err := applyingEvent(m)
 		if err != nil {
