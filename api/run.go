@@ -28,10 +28,8 @@ import (
 
 // Process defaults.
 const (
-	// DefaultPort is PORT's default on a developer's machine.
-	DefaultPort = 8080
-	// DefaultTokenTTL is DECNET_JWT_EXP_MINUTES's default.
-	DefaultTokenTTL = auth.DefaultTokenTTL
+	// defaultPort is PORT's default on a developer's machine.
+	defaultPort = 8080
 	// shutdownTimeout bounds the drain of in-flight requests, inside
 	// Heroku's 30 s.
 	shutdownTimeout = 20 * time.Second
@@ -82,14 +80,14 @@ func ParseConfig(getenv func(string) string) (Config, error) {
 	e := config.New(getenv)
 	dev := e.Bool("DECNET_DEV", false)
 	cfg := Config{
-		Addr:        e.Addr(DefaultPort),
+		Addr:        e.Addr(defaultPort),
 		DatabaseURL: e.DatabaseURL(),
 		Redis:       e.Redis(0),
 		RedisPrefix: e.String("DECNET_REDIS_PREFIX", rediskey.DefaultPrefix),
 		Queue:       e.String("DECNET_QUEUE", tasks.DefaultQueue),
 		JWTSecret:   e.JWTSecret(dev, auth.MinSecretLen),
 		// One minute to one week.
-		TokenTTL:     time.Duration(e.Int("DECNET_JWT_EXP_MINUTES", int(DefaultTokenTTL/time.Minute), 1, 7*24*60)) * time.Minute,
+		TokenTTL:     time.Duration(e.Int("DECNET_JWT_EXP_MINUTES", int(auth.DefaultTokenTTL/time.Minute), 1, 7*24*60)) * time.Minute,
 		Dev:          dev,
 		SSEPublicURL: e.String("DECNET_SSE_PUBLIC_URL", ""),
 		MetricsToken: e.String("DECNET_METRICS_TOKEN", ""),

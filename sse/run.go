@@ -26,8 +26,8 @@ import (
 
 // Process defaults and bounds.
 const (
-	// DefaultPort is PORT's default on a developer's machine.
-	DefaultPort = 8081
+	// defaultPort is PORT's default on a developer's machine.
+	defaultPort = 8081
 	// redisPoolSize bounds the Redis connections of the process (SYSTEM §4):
 	// the shared reader holds one, handshakes and lease refreshes use short
 	// commands on the rest.
@@ -84,7 +84,7 @@ func ParseConfig(getenv func(string) string) (Config, error) {
 	e := config.New(getenv)
 	dev := e.Bool("DECNET_DEV", false)
 	cfg := Config{
-		Addr:           e.Addr(DefaultPort),
+		Addr:           e.Addr(defaultPort),
 		DatabaseURL:    e.DatabaseURL(),
 		Redis:          e.Redis(redisPoolSize),
 		RedisPrefix:    e.String("DECNET_REDIS_PREFIX", rediskey.DefaultPrefix),

@@ -25,8 +25,8 @@ const (
 	DefaultRedisURL    = "redis://127.0.0.1:6379/0"
 )
 
-// MaxPort is the highest TCP port; PORT=0 asks the kernel for a free one.
-const MaxPort = 65535
+// maxPort is the highest TCP port; PORT=0 asks the kernel for a free one.
+const maxPort = 65535
 
 // Env reads variables through Get and keeps the first error, so a
 // ParseConfig can read everything and then check once.
@@ -134,7 +134,7 @@ func FormatDuration(d time.Duration) string {
 
 // Addr parses PORT (0–65535; 0 picks a free port) into a listen address.
 func (e *Env) Addr(def int) string {
-	return fmt.Sprintf(":%d", e.Int("PORT", def, 0, MaxPort))
+	return fmt.Sprintf(":%d", e.Int("PORT", def, 0, maxPort))
 }
 
 // List splits a comma-separated variable, dropping empty items.
@@ -185,17 +185,17 @@ func (e *Env) DatabaseURL() string {
 	return u
 }
 
-// DevJWTSecret stands in for DECNET_JWT_SECRET on a developer's machine
+// devJWTSecret stands in for DECNET_JWT_SECRET on a developer's machine
 // (DECNET_DEV=true), so `make run` needs no secret; production never uses it.
-const DevJWTSecret = "mazenet-development-secret-do-not-use-in-production"
+const devJWTSecret = "mazenet-development-secret-do-not-use-in-production"
 
 // JWTSecret returns DECNET_JWT_SECRET, which must be at least minLen bytes
-// unless dev is set (then DevJWTSecret stands in for a missing one). The
+// unless dev is set (then devJWTSecret stands in for a missing one). The
 // value never appears in the error.
 func (e *Env) JWTSecret(dev bool, minLen int) []byte {
 	s := e.Get("DECNET_JWT_SECRET")
 	if s == "" && dev {
-		return []byte(DevJWTSecret)
+		return []byte(devJWTSecret)
 	}
 	if len(s) < minLen {
 		e.Fail("DECNET_JWT_SECRET", "required, at least %d bytes", minLen)

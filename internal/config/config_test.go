@@ -115,7 +115,7 @@ func TestOtherHelpers(t *testing.T) {
 			`config: DECNET_LOG_LEVEL: must be one of debug, info, warn, error, got "loud"`},
 		{"secret short", map[string]string{"DECNET_JWT_SECRET": "short"}, func(e *Env) any { return string(e.JWTSecret(false, 32)) }, "short",
 			"config: DECNET_JWT_SECRET: required, at least 32 bytes"},
-		{"secret dev", nil, func(e *Env) any { return string(e.JWTSecret(true, 32)) }, DevJWTSecret, ""},
+		{"secret dev", nil, func(e *Env) any { return string(e.JWTSecret(true, 32)) }, devJWTSecret, ""},
 		{"redis bad", map[string]string{"REDIS_URL": "http://x"}, func(e *Env) any { return e.Redis(0).Addr }, "127.0.0.1:6379",
 			"config: REDIS_URL: not a redis:// or rediss:// URL"},
 		{"database local", nil, func(e *Env) any { return e.DatabaseURL() }, DefaultDatabaseURL, ""},
