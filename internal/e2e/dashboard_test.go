@@ -2,8 +2,8 @@ package e2e
 
 // The dashboard driven by a real headless Chromium against the whole stack
 // in-process: the api process (serving the page), a worker process (asynq
-// server and its fast path) and the SSE server on its own origin, so the page exercises
-// tickets, CORS and the CSP exactly as in production.
+// server and its fast path) and the SSE server on its own origin, so the
+// page exercises tickets, CORS and the CSP exactly as in production.
 
 import (
 	"bytes"
