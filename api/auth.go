@@ -13,7 +13,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // Auth errors with the observable texts of DOMAIN §11.
@@ -92,7 +92,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	httperr.JSON(w, http.StatusOK, loginResponse{AccessToken: token, TokenType: "bearer", MustChangePassword: u.MustChangePassword})
+	_ = web.JSON(w, http.StatusOK, loginResponse{AccessToken: token, TokenType: "bearer", MustChangePassword: u.MustChangePassword})
 }
 
 // allowLoginAttempt counts one password attempt for username from the
@@ -158,7 +158,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	if _, err := s.DB.PruneRevokedTokens(r.Context(), pruneRevokedBatch); err != nil {
 		s.Log.WarnContext(r.Context(), "prune revoked tokens", "err", err)
 	}
-	httperr.JSON(w, http.StatusOK, map[string]string{"detail": "Logged out"})
+	_ = web.JSON(w, http.StatusOK, map[string]string{"detail": "Logged out"})
 }
 
 type changePasswordRequest struct {
@@ -208,13 +208,13 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, map[string]string{"detail": "Password changed"})
+	_ = web.JSON(w, http.StatusOK, map[string]string{"detail": "Password changed"})
 }
 
 // handleMe returns the caller's own user row (never the hash).
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	httperr.JSON(w, http.StatusOK, userFrom(r.Context()))
+	_ = web.JSON(w, http.StatusOK, userFrom(r.Context()))
 }
 
 type sseTicketResponse struct {
@@ -232,5 +232,5 @@ func (s *Server) handleSSETicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	httperr.JSON(w, http.StatusOK, sseTicketResponse{Ticket: ticket, ExpiresIn: int(auth.TicketTTL / time.Second)})
+	_ = web.JSON(w, http.StatusOK, sseTicketResponse{Ticket: ticket, ExpiresIn: int(auth.TicketTTL / time.Second)})
 }

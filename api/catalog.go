@@ -6,7 +6,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // catalogRoutes registers the read-only catalogs (DOMAIN §14) and the
@@ -29,7 +29,7 @@ type serviceCatalogResponse struct {
 // handleServiceCatalog is GET /topologies/services: the per-decky services
 // (the set UNKNOWN_SERVICE checks against), sorted, and the fleet singletons.
 func (s *Server) handleServiceCatalog(w http.ResponseWriter, r *http.Request) {
-	httperr.JSON(w, http.StatusOK, serviceCatalogResponse{
+	_ = web.JSON(w, http.StatusOK, serviceCatalogResponse{
 		Services: domain.ServiceNames(), FleetSingletons: domain.FleetSingletons()})
 }
 
@@ -42,12 +42,12 @@ func (s *Server) handleServiceSchema(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, domain.Errorf(domain.ENotFound, "Service '%s' not found", name))
 		return
 	}
-	httperr.JSON(w, http.StatusOK, schema)
+	_ = web.JSON(w, http.StatusOK, schema)
 }
 
 // handleArchetypes is GET /topologies/archetypes.
 func (s *Server) handleArchetypes(w http.ResponseWriter, r *http.Request) {
-	httperr.JSON(w, http.StatusOK, map[string][]domain.Archetype{"archetypes": domain.Archetypes()})
+	_ = web.JSON(w, http.StatusOK, map[string][]domain.Archetype{"archetypes": domain.Archetypes()})
 }
 
 // handleNextSubnet is GET /topologies/next-subnet?base=: the /24 the
@@ -75,7 +75,7 @@ func (s *Server) handleNextSubnet(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, map[string]string{"subnet": subnet})
+	_ = web.JSON(w, http.StatusOK, map[string]string{"subnet": subnet})
 }
 
 // handleNextIP is GET /topologies/{id}/lans/{lan_id}/next-ip: the lowest
@@ -87,5 +87,5 @@ func (s *Server) handleNextIP(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, map[string]string{"ip": ip})
+	_ = web.JSON(w, http.StatusOK, map[string]string{"ip": ip})
 }

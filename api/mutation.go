@@ -11,8 +11,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
 	"github.com/decnet/mazenet/internal/postgres"
+	"github.com/decnet/mazenet/internal/web"
 	"github.com/decnet/mazenet/tasks"
 )
 
@@ -58,7 +58,7 @@ func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) {
 				"topology_id", m.TopologyID, "mutation_id", m.ID, "err", err)
 		}
 	}
-	httperr.JSON(w, http.StatusAccepted, enqueueResponse{MutationID: m.ID, State: m.State})
+	_ = web.JSON(w, http.StatusAccepted, enqueueResponse{MutationID: m.ID, State: m.State})
 }
 
 // parseEnqueue reads and shape-checks an enqueue body: {"op", "payload",
@@ -126,7 +126,7 @@ func (s *Server) handleMutationList(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, ms)
+	_ = web.JSON(w, http.StatusOK, ms)
 }
 
 // handleMutationGet returns one mutation row.
@@ -136,5 +136,5 @@ func (s *Server) handleMutationGet(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, m)
+	_ = web.JSON(w, http.StatusOK, m)
 }

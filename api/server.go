@@ -8,19 +8,17 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/relay"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // Enqueuer is the part of *asynq.Client the API uses to wake workers.
@@ -78,9 +76,10 @@ func (s *Server) Handler() http.Handler {
 		s.basicCache = &sync.Map{}
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, httperr.Recoverer(s.Log), s.measure)
-	r.Get("/healthz", s.handleHealthz)
-	r.Get("/readyz", s.handleReadyz)
+	r.Use(web.Middleware(s.Log)...)
+	r.Use(s.measure)
+	r.Get("/healthz", web.Healthz)
+	r.Get("/readyz", web.Readyz(web.DependencyChecks(s.DB, s.Redis)...))
 	r.Route("/api/v1", func(r chi.Router) {
 		s.authRoutes(r)
 		s.userRoutes(r)
@@ -93,53 +92,9 @@ func (s *Server) Handler() http.Handler {
 	if s.Extra != nil {
 		s.Extra(r, s)
 	}
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		s.Error(w, r, domain.Errorf(domain.ENotFound, "Not found"))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		httperr.JSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method not allowed"})
-	})
+	r.NotFound(web.NotFound)
+	r.MethodNotAllowed(web.MethodNotAllowed)
 	return r
-}
-
-func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	httperr.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{"postgres": "ok", "redis": "ok"}
-	status := http.StatusOK
-	if err := s.DB.PingContext(ctx); err != nil {
-		checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
-	}
-	if err := s.Redis.Ping(ctx).Err(); err != nil {
-		checks["redis"], status = "unreachable", http.StatusServiceUnavailable
-	}
-	httperr.JSON(w, status, checks)
-}
-
-// logRequests logs one structured line per request, without query strings
-// (nothing secret ever travels there, but tickets must not be logged either).
-func (s *Server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r)
-		attrs := []slog.Attr{
-			slog.String("request_id", middleware.GetReqID(r.Context())),
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", ww.Status()), slog.Duration("elapsed", time.Since(start)),
-		}
-		if id := chi.URLParam(r, "id"); id != "" {
-			attrs = append(attrs, slog.String("topology_id", id))
-		}
-		if id := chi.URLParam(r, "mutation_id"); id != "" {
-			attrs = append(attrs, slog.String("mutation_id", id))
-		}
-		s.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-	})
 }
 
 type ctxKey int

@@ -10,8 +10,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
 	"github.com/decnet/mazenet/internal/postgres"
+	"github.com/decnet/mazenet/internal/web"
 	"github.com/decnet/mazenet/tasks"
 )
 
@@ -94,7 +94,7 @@ func (s *Server) handleTopologyList(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, topologyListResponse{Total: total, Limit: limit, Offset: offset, Data: data})
+	_ = web.JSON(w, http.StatusOK, topologyListResponse{Total: total, Limit: limit, Offset: offset, Data: data})
 }
 
 type blankTopologyRequest struct {
@@ -116,7 +116,7 @@ func (s *Server) handleTopologyCreateBlank(w http.ResponseWriter, r *http.Reques
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusCreated, t)
+	_ = web.JSON(w, http.StatusCreated, t)
 }
 
 // handleTopologyGet is GET /topologies/{id}: the hydrated view (DOMAIN §2.8).
@@ -126,7 +126,7 @@ func (s *Server) handleTopologyGet(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, h)
+	_ = web.JSON(w, http.StatusOK, h)
 }
 
 // handleTopologyStatusEvents is GET /topologies/{id}/status-events?limit=:
@@ -142,7 +142,7 @@ func (s *Server) handleTopologyStatusEvents(w http.ResponseWriter, r *http.Reque
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, evs)
+	_ = web.JSON(w, http.StatusOK, evs)
 }
 
 // handleTopologyDelete is DELETE /topologies/{id}: pending, failed or
@@ -174,7 +174,7 @@ func (s *Server) handleTopologyDeploy(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusAccepted, t)
+	_ = web.JSON(w, http.StatusAccepted, t)
 }
 
 // handleTopologyTeardown is POST /topologies/{id}/teardown: from active,
@@ -195,7 +195,7 @@ func (s *Server) handleTopologyTeardown(w http.ResponseWriter, r *http.Request) 
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusAccepted, t)
+	_ = web.JSON(w, http.StatusAccepted, t)
 }
 
 // enqueueLifecycleTask queues a deploy or teardown task. Unlike a mutation
@@ -303,7 +303,7 @@ func (s *Server) handleLANCreate(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusCreated, lanResponse{LAN: *lan, TopologyVersion: v})
+	_ = web.JSON(w, http.StatusCreated, lanResponse{LAN: *lan, TopologyVersion: v})
 }
 
 // handleLANUpdate is PATCH /topologies/{id}/lans/{lan_id} → 200.
@@ -319,7 +319,7 @@ func (s *Server) handleLANUpdate(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, lanResponse{LAN: *lan, TopologyVersion: v})
+	_ = web.JSON(w, http.StatusOK, lanResponse{LAN: *lan, TopologyVersion: v})
 }
 
 // handleLANDelete is DELETE /topologies/{id}/lans/{lan_id} → 204.
@@ -378,7 +378,7 @@ func (s *Server) handleDeckyCreate(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusCreated, deckyResponse{Decky: *d, TopologyVersion: v})
+	_ = web.JSON(w, http.StatusCreated, deckyResponse{Decky: *d, TopologyVersion: v})
 }
 
 // handleDeckyUpdate is PATCH /topologies/{id}/deckies/{uuid} → 200.
@@ -394,7 +394,7 @@ func (s *Server) handleDeckyUpdate(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, deckyResponse{Decky: *d, TopologyVersion: v})
+	_ = web.JSON(w, http.StatusOK, deckyResponse{Decky: *d, TopologyVersion: v})
 }
 
 // handleDeckyDelete is DELETE /topologies/{id}/deckies/{uuid} → 204.
@@ -433,7 +433,7 @@ func (s *Server) handleEdgeCreate(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusCreated, edgeResponse{Edge: *e, TopologyVersion: v})
+	_ = web.JSON(w, http.StatusCreated, edgeResponse{Edge: *e, TopologyVersion: v})
 }
 
 // handleEdgeDelete is DELETE /topologies/{id}/edges/{edge_id} → 204.

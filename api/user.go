@@ -10,7 +10,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // maxUsernameChars matches the users.username CHECK constraint.
@@ -45,7 +45,7 @@ func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, users)
+	_ = web.JSON(w, http.StatusOK, users)
 }
 
 type createUserRequest struct {
@@ -87,7 +87,7 @@ func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusCreated, u)
+	_ = web.JSON(w, http.StatusCreated, u)
 }
 
 // validateUsername accepts 1–64 characters without control characters.
@@ -169,7 +169,7 @@ func (s *Server) handleUserSetRole(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, u)
+	_ = web.JSON(w, http.StatusOK, u)
 }
 
 type resetPasswordRequest struct {
@@ -204,5 +204,5 @@ func (s *Server) handleUserResetPassword(w http.ResponseWriter, r *http.Request)
 		s.Error(w, r, err)
 		return
 	}
-	httperr.JSON(w, http.StatusOK, u)
+	_ = web.JSON(w, http.StatusOK, u)
 }

@@ -25,7 +25,6 @@
 package sse
 
 import (
-	"bufio"
 	"context"
 	"crypto/subtle"
 	"errors"
@@ -38,16 +37,15 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // Server defaults.
@@ -138,19 +136,17 @@ func (s *Server) init() {
 func (s *Server) Handler() http.Handler {
 	s.init()
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, httperr.Recoverer(s.Log), s.cors)
-	r.Get("/healthz", s.handleHealthz)
-	r.Get("/readyz", s.handleReadyz)
+	r.Use(web.Middleware(s.Log)...)
+	r.Use(s.cors)
+	r.Get("/healthz", web.Healthz)
+	r.Get("/readyz", web.Readyz(append(web.DependencyChecks(s.DB, s.Redis),
+		web.Check{Name: "reader", Down: "starting", Probe: s.readerReady})...))
 	r.Get("/metrics", s.guardMetrics(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})).ServeHTTP)
 	r.Mount("/debug/pprof", s.guardMetrics(http.HandlerFunc(pprofHandler)))
 	r.Get("/api/v1/topologies/{id}/events", s.handleTopologyEvents)
 	r.Get("/api/v1/stream", s.handleOverview)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		httperr.JSON(w, http.StatusNotFound, map[string]string{"detail": "Not found"})
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		httperr.JSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method not allowed"})
-	})
+	r.NotFound(web.NotFound)
+	r.MethodNotAllowed(web.MethodNotAllowed)
 	return r
 }
 
@@ -286,27 +282,16 @@ func (s *Server) SlowClientDrops() int {
 	return int(s.metrics.drops.Load())
 }
 
-func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	httperr.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
+// errReaderStarting fails the "reader" readiness check until the shared
+// reader has its starting position.
+var errReaderStarting = errors.New("sse: reader starting")
 
-// handleReadyz checks Postgres and Redis, and that the shared reader has its
-// starting position.
-func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{"postgres": "ok", "redis": "ok", "reader": "ok"}
-	status := http.StatusOK
-	if err := s.DB.PingContext(ctx); err != nil {
-		checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
-	}
-	if err := s.Redis.Ping(ctx).Err(); err != nil {
-		checks["redis"], status = "unreachable", http.StatusServiceUnavailable
-	}
+// readerReady is the "reader" readiness check.
+func (s *Server) readerReady(context.Context) error {
 	if !s.hub.Ready() {
-		checks["reader"], status = "starting", http.StatusServiceUnavailable
+		return errReaderStarting
 	}
-	httperr.JSON(w, status, checks)
+	return nil
 }
 
 // guardMetrics admits an admin's JWT, or the DECNET_METRICS_TOKEN bearer
@@ -367,28 +352,14 @@ var (
 	errNotReady     = &httpError{status: http.StatusServiceUnavailable, detail: "Event stream unavailable"}
 )
 
-// errorStatus returns the status and operator-safe detail of err.
-func errorStatus(err error) (int, string) {
+// writeError writes err through the edge's error writer.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) int {
 	var he *httpError
 	if errors.As(err, &he) {
-		return he.status, he.detail
+		_ = web.JSON(w, he.status, map[string]string{"detail": he.detail})
+		return he.status
 	}
-	return httperr.Status(err), domain.ErrorMessage(err)
-}
-
-// writeError writes err as {"detail": ...}. Internal errors are logged once
-// here and shown as a generic message.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) int {
-	status, detail := errorStatus(err)
-	if status == http.StatusInternalServerError {
-		s.Log.ErrorContext(r.Context(), "internal error", "err", err, "path", r.URL.Path,
-			"request_id", middleware.GetReqID(r.Context()))
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-	}
-	httperr.JSON(w, status, map[string]string{"detail": detail})
-	return status
+	return web.Error(w, r, err)
 }
 
 // cors answers the origins in AllowedOrigins (the dashboard may be served
@@ -412,57 +383,6 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			return
 		}
 		next.ServeHTTP(w, r)
-	})
-}
-
-// statusWriter remembers the status for the request log. It unwraps, so
-// http.ResponseController reaches the connection for flushes and deadlines.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Hijack records a taken-over stream as a 200 (see openSink).
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return nc, brw, err
-}
-
-// logRequests logs one line per request when it ends (for a stream, when the
-// stream ends). Query strings are never logged: they carry tickets.
-func (s *Server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		attrs := []slog.Attr{
-			slog.String("request_id", middleware.GetReqID(r.Context())),
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.Duration("elapsed", time.Since(start)),
-		}
-		if id := chi.URLParam(r, "id"); id != "" {
-			attrs = append(attrs, slog.String("topology_id", id))
-		}
-		s.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 	})
 }
 
