@@ -18,6 +18,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // openAPI is the REST API's OpenAPI document; TestOpenAPIMatchesRoutes keeps
@@ -80,11 +81,11 @@ func (s *Server) metricsAuth(next http.Handler) http.Handler {
 		}
 		u, _, err := s.Authenticate(r.Context(), tok)
 		if err != nil {
-			s.Error(w, r, err)
+			web.Error(w, r, err)
 			return
 		}
 		if u.Role != domain.RoleAdmin || u.MustChangePassword {
-			s.Error(w, r, domain.ErrForbidden)
+			web.Error(w, r, domain.ErrForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -98,7 +99,7 @@ func (s *Server) basicAdmin(next http.Handler) http.Handler {
 		user, pass, ok := r.BasicAuth()
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Basic realm="mazenet monitoring"`)
-			s.Error(w, r, domain.Errorf(domain.EUnauthorized, "Not authenticated"))
+			web.Error(w, r, domain.Errorf(domain.EUnauthorized, "Not authenticated"))
 			return
 		}
 		key := sha256.Sum256([]byte(user + "\x00" + pass))
@@ -113,11 +114,11 @@ func (s *Server) basicAdmin(next http.Handler) http.Handler {
 		}
 		if !auth.CheckPasswordOrDummy(hash, pass) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="mazenet monitoring"`)
-			s.Error(w, r, domain.Errorf(domain.EUnauthorized, "Incorrect username or password"))
+			web.Error(w, r, domain.Errorf(domain.EUnauthorized, "Incorrect username or password"))
 			return
 		}
 		if u.Role != domain.RoleAdmin || u.MustChangePassword {
-			s.Error(w, r, domain.ErrForbidden)
+			web.Error(w, r, domain.ErrForbidden)
 			return
 		}
 		s.basicCache.Store(key, time.Now().Add(time.Minute))

@@ -1,6 +1,7 @@
 // Package api is mazenet's REST API (chi): auth, users, topologies, the
-// mutation queue, catalogs, health, metrics and the dashboard. Every failure
-// leaves through Server.Error; every route is registered in routes below.
+// mutation queue, catalogs, health, metrics and the dashboard. Handlers are
+// web.Handlers: every failure is returned and leaves through web.Error, the
+// one error writer. Every route is registered from Handler below.
 package api
 
 import (
@@ -131,11 +132,11 @@ func (s *Server) authenticated(allowMustChange bool) func(http.Handler) http.Han
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			u, c, err := s.Authenticate(r.Context(), bearer(r))
 			if err != nil {
-				s.Error(w, r, err)
+				web.Error(w, r, err)
 				return
 			}
 			if u.MustChangePassword && !allowMustChange {
-				s.Error(w, r, domain.ErrPasswordChange)
+				web.Error(w, r, domain.ErrPasswordChange)
 				return
 			}
 			ctx := context.WithValue(r.Context(), userKey, u)
@@ -152,7 +153,7 @@ func (s *Server) viewer(next http.Handler) http.Handler { return s.authenticated
 func (s *Server) admin(next http.Handler) http.Handler {
 	return s.authenticated(false)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if userFrom(r.Context()).Role != domain.RoleAdmin {
-			s.Error(w, r, domain.ErrForbidden)
+			web.Error(w, r, domain.ErrForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)

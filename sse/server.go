@@ -143,8 +143,8 @@ func (s *Server) Handler() http.Handler {
 		web.Check{Name: "reader", Down: "starting", Probe: s.readerReady})...))
 	r.Get("/metrics", s.guardMetrics(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})).ServeHTTP)
 	r.Mount("/debug/pprof", s.guardMetrics(http.HandlerFunc(pprofHandler)))
-	r.Get("/api/v1/topologies/{id}/events", s.handleTopologyEvents)
-	r.Get("/api/v1/stream", s.handleOverview)
+	r.Get("/api/v1/topologies/{id}/events", s.handshake(endpointTopology, s.handleTopologyEvents))
+	r.Get("/api/v1/stream", s.handshake(endpointOverview, s.handleOverview))
 	r.NotFound(web.NotFound)
 	r.MethodNotAllowed(web.MethodNotAllowed)
 	return r
@@ -351,6 +351,17 @@ var (
 	errShuttingDown = &httpError{status: http.StatusServiceUnavailable, detail: "Server shutting down"}
 	errNotReady     = &httpError{status: http.StatusServiceUnavailable, detail: "Event stream unavailable"}
 )
+
+// handshake adapts an SSE endpoint: a failed handshake leaves through the
+// edge's error writer and is counted by its status (an opened stream counts
+// its 200 in serve).
+func (s *Server) handshake(endpoint string, h web.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.metrics.handshake(endpoint, s.writeError(w, r, err))
+		}
+	}
+}
 
 // writeError writes err through the edge's error writer.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) int {
