@@ -2,7 +2,6 @@ package api
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	_ "embed"
 	"net/http"
 	"strconv"
@@ -49,11 +48,12 @@ func (s *Server) measure(next http.Handler) http.Handler {
 	})
 }
 
-// opsRoutes mounts /metrics (admin JWT or DECNET_METRICS_TOKEN) and the asynq
-// monitoring UI (admins, HTTP Basic, because a browser cannot attach a bearer
-// token to the UI's own requests).
+// opsRoutes mounts /metrics and /debug/pprof behind the ops guard (admin
+// JWT or DECNET_METRICS_TOKEN), the OpenAPI document, and the asynq
+// monitoring UI (admins, HTTP Basic, because a browser cannot attach a
+// bearer token to the UI's own requests).
 func (s *Server) opsRoutes(r chi.Router) {
-	r.With(s.metricsAuth).Method(http.MethodGet, "/metrics", promhttp.Handler())
+	web.MountOps(r, web.OpsGuard(s.Tokens, s.DB, s.MetricsToken), promhttp.Handler())
 	r.Get("/api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -69,27 +69,6 @@ func (s *Server) opsRoutes(r chi.Router) {
 		r.With(s.basicAdmin).Handle("/monitoring", mon)
 		r.With(s.basicAdmin).Handle("/monitoring/*", mon)
 	}
-}
-
-// metricsAuth admits an admin JWT or the configured metrics token.
-func (s *Server) metricsAuth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok := bearer(r)
-		if s.MetricsToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.MetricsToken)) == 1 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		u, _, err := s.Authenticate(r.Context(), tok)
-		if err != nil {
-			web.Error(w, r, err)
-			return
-		}
-		if u.Role != domain.RoleAdmin || u.MustChangePassword {
-			web.Error(w, r, domain.ErrForbidden)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // basicAdmin requires HTTP Basic credentials of an admin without a pending

@@ -117,9 +117,6 @@ func claimsFrom(ctx context.Context) auth.Claims {
 	return c
 }
 
-// bearer extracts the request's bearer token (never from the query).
-func bearer(r *http.Request) string { return auth.BearerToken(r) }
-
 // Authenticate resolves an access token to its user (auth.Authenticate).
 func (s *Server) Authenticate(ctx context.Context, token string) (*domain.User, auth.Claims, error) {
 	return auth.Authenticate(ctx, s.Tokens, s.DB, token)
@@ -130,7 +127,7 @@ func (s *Server) Authenticate(ctx context.Context, token string) (*domain.User, 
 func (s *Server) authenticated(allowMustChange bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			u, c, err := s.Authenticate(r.Context(), bearer(r))
+			u, c, err := s.Authenticate(r.Context(), web.BearerToken(r))
 			if err != nil {
 				web.Error(w, r, err)
 				return

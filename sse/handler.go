@@ -17,6 +17,7 @@ import (
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // Endpoint labels for metrics.
@@ -80,7 +81,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) authenticate(r *http.Request) (string, error) {
 	ctx := r.Context()
 	if len(r.Header.Values("Authorization")) > 0 {
-		u, err := s.authenticateJWT(ctx, bearer(r))
+		u, err := s.authenticateJWT(ctx, web.BearerToken(r))
 		if err != nil {
 			return "", err
 		}

@@ -26,12 +26,10 @@ package sse
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -141,8 +139,8 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/healthz", web.Healthz)
 	r.Get("/readyz", web.Readyz(append(web.DependencyChecks(s.DB, s.Redis),
 		web.Check{Name: "reader", Down: "starting", Probe: s.readerReady})...))
-	r.Get("/metrics", s.guardMetrics(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})).ServeHTTP)
-	r.Mount("/debug/pprof", s.guardMetrics(http.HandlerFunc(pprofHandler)))
+	web.MountOps(r, web.OpsGuard(s.Tokens, s.DB, s.MetricsToken),
+		promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
 	r.Get("/api/v1/topologies/{id}/events", s.handshake(endpointTopology, s.handleTopologyEvents))
 	r.Get("/api/v1/stream", s.handshake(endpointOverview, s.handleOverview))
 	r.NotFound(web.NotFound)
@@ -294,50 +292,6 @@ func (s *Server) readerReady(context.Context) error {
 	return nil
 }
 
-// guardMetrics admits an admin's JWT, or the DECNET_METRICS_TOKEN bearer
-// when one is configured, to /metrics and /debug/pprof; anyone else gets 401
-// (403 for a non-admin user).
-func (s *Server) guardMetrics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := bearer(r)
-		if s.MetricsToken != "" && token != "" &&
-			subtle.ConstantTimeCompare([]byte(token), []byte(s.MetricsToken)) == 1 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		u, err := s.authenticateJWT(r.Context(), token)
-		if err == nil && u.Role != domain.RoleAdmin {
-			err = domain.ErrForbidden
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// pprofHandler serves the runtime profiles (heap, goroutine, profile, ...)
-// for diagnosing memory per connection and CPU under load.
-func pprofHandler(w http.ResponseWriter, r *http.Request) {
-	switch name := strings.TrimPrefix(r.URL.Path, "/debug/pprof/"); name {
-	case "cmdline":
-		pprof.Cmdline(w, r)
-	case "profile":
-		pprof.Profile(w, r)
-	case "symbol":
-		pprof.Symbol(w, r)
-	case "trace":
-		pprof.Trace(w, r)
-	default:
-		if name == "" {
-			pprof.Index(w, r)
-			return
-		}
-		pprof.Handler(name).ServeHTTP(w, r)
-	}
-}
-
 // httpError is an error with its own status, for what the domain vocabulary
 // has no code for (503 while starting or draining).
 type httpError struct {
@@ -396,9 +350,6 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// bearer extracts the request's bearer token (never from the query).
-func bearer(r *http.Request) string { return auth.BearerToken(r) }
 
 // authenticateJWT resolves an access token the way the api does: signature
 // and claims, then the user row, the logout denylist and tokens_valid_from
