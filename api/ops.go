@@ -88,8 +88,13 @@ func (s *Server) basicAdmin(next http.Handler) http.Handler {
 		}
 		u, err := s.DB.GetUserByUsername(r.Context(), user)
 		var hash *string
-		if err == nil {
+		switch domain.ErrorCode(err) {
+		case "":
 			hash = &u.PasswordHash
+		case domain.ENotFound:
+		default: // an outage is a 503, not a wrong password
+			web.Error(w, r, err)
+			return
 		}
 		if !auth.CheckPasswordOrDummy(hash, pass) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="mazenet monitoring"`)

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -186,11 +187,12 @@ func (s *Server) handleTopologyTeardown(w http.ResponseWriter, r *http.Request) 
 
 // enqueueLifecycleTask queues a deploy or teardown task. Unlike a mutation
 // wake-up there is no DB row for a sweep to find, so a failure is reported
-// to the caller (500) instead of being swallowed.
+// to the caller instead of being swallowed: 503 while Redis is down, 500
+// otherwise (the cause is logged by the error writer, never shown).
 func (s *Server) enqueueLifecycleTask(r *http.Request, typ, tid string) error {
 	if _, err := s.Tasks.EnqueueContext(r.Context(), tasks.New(typ, tid, s.Queue)); err != nil {
-		s.Log.ErrorContext(r.Context(), "enqueue lifecycle task", "task", typ, "topology_id", tid, "err", err)
-		return domain.Errorf(domain.EInternal, "Could not queue the %s task; the topology is unchanged, try again", typ)
+		return &domain.Error{Code: domain.EInternal, Err: err,
+			Message: fmt.Sprintf("Could not queue the %s task; the topology is unchanged, try again", typ)}
 	}
 	return nil
 }

@@ -158,6 +158,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, user string, f fe
 	}
 	if !s.enter() {
 		w.Header().Set("Connection", "close")
+		w.Header().Set("Retry-After", "1") // at once, to another process
 		return errShuttingDown
 	}
 	slot, err := s.slots.Acquire(ctx, user)

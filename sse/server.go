@@ -292,18 +292,10 @@ func (s *Server) readerReady(context.Context) error {
 	return nil
 }
 
-// httpError is an error with its own status, for what the domain vocabulary
-// has no code for (503 while starting or draining).
-type httpError struct {
-	status int
-	detail string
-}
-
-func (e *httpError) Error() string { return e.detail }
-
+// Handshake refusals while the process cannot stream (503 with Retry-After).
 var (
-	errShuttingDown = &httpError{status: http.StatusServiceUnavailable, detail: "Server shutting down"}
-	errNotReady     = &httpError{status: http.StatusServiceUnavailable, detail: "Event stream unavailable"}
+	errShuttingDown = domain.Errorf(domain.EUnavailable, "Server shutting down")
+	errNotReady     = domain.Errorf(domain.EUnavailable, "Event stream unavailable")
 )
 
 // handshake adapts an SSE endpoint: a failed handshake leaves through the
@@ -312,19 +304,9 @@ var (
 func (s *Server) handshake(endpoint string, h web.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
-			s.metrics.handshake(endpoint, s.writeError(w, r, err))
+			s.metrics.handshake(endpoint, web.Error(w, r, err))
 		}
 	}
-}
-
-// writeError writes err through the edge's error writer.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) int {
-	var he *httpError
-	if errors.As(err, &he) {
-		_ = web.JSON(w, he.status, map[string]string{"detail": he.detail})
-		return he.status
-	}
-	return web.Error(w, r, err)
 }
 
 // cors answers the origins in AllowedOrigins (the dashboard may be served

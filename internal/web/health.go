@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +44,8 @@ func DependencyChecks(db Pinger, rdb redis.UniversalClient) []Check {
 }
 
 // Readyz answers 200 with {"<check>": "ok", ...} when every check passes,
-// else 503 with the failing ones named. The checks run concurrently.
+// else 503 (with Retry-After and a "detail" naming the failing checks). The
+// checks run concurrently.
 func Readyz(checks ...Check) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
@@ -65,13 +67,19 @@ func Readyz(checks ...Check) http.HandlerFunc {
 		}
 		wg.Wait()
 		body := map[string]string{}
-		status := http.StatusOK
+		var failing []string
 		for i, c := range checks {
 			body[c.Name] = results[i]
 			if results[i] != "ok" {
-				status = http.StatusServiceUnavailable
+				failing = append(failing, c.Name)
 			}
 		}
-		_ = JSON(w, status, body)
+		if len(failing) == 0 {
+			_ = JSON(w, http.StatusOK, body)
+			return
+		}
+		body["detail"] = "Not ready: " + strings.Join(failing, ", ")
+		w.Header().Set("Retry-After", retryAfter)
+		_ = JSON(w, http.StatusServiceUnavailable, body)
 	}
 }
