@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/hibiken/asynq"
@@ -42,13 +43,12 @@ type Server struct {
 
 	// BcryptCost is the cost of new password hashes (0 = auth.BcryptCost).
 	BcryptCost int
-	// DevMode relaxes what only a developer's machine may relax (documented
-	// in the README); production never sets it.
-	DevMode bool
+	// RequestTimeout ends every request's context (0 = web.RequestTimeout),
+	// so a hung dependency answers 503 instead of hanging. Serve the handler
+	// with web.APITimeouts (web.NewServer), whose write timeout outlasts it.
+	RequestTimeout time.Duration
 	// SSEPublicURL is where the dashboard opens EventSource ("" = same origin).
 	SSEPublicURL string
-	// Extra lets callers mount more handlers on the router.
-	Extra func(r chi.Router, s *Server)
 	// MetricsToken, when set, is a bearer token Prometheus may use for
 	// /metrics besides an admin JWT (DECNET_METRICS_TOKEN).
 	MetricsToken string
@@ -78,7 +78,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	r := chi.NewRouter()
 	r.Use(web.Middleware(s.Log)...)
-	r.Use(s.measure)
+	r.Use(s.measure, web.Deadline(s.RequestTimeout))
 	r.Get("/healthz", web.Healthz)
 	r.Get("/readyz", web.Readyz(web.DependencyChecks(s.DB, s.Redis)...))
 	r.Route("/api/v1", func(r chi.Router) {
@@ -90,9 +90,6 @@ func (s *Server) Handler() http.Handler {
 	})
 	s.dashboardRoutes(r)
 	s.opsRoutes(r)
-	if s.Extra != nil {
-		s.Extra(r, s)
-	}
 	r.NotFound(web.NotFound)
 	r.MethodNotAllowed(web.MethodNotAllowed)
 	return r

@@ -82,6 +82,9 @@ type Server struct {
 	// MetricsToken, when set, is a bearer token that may read /metrics
 	// besides admins' JWTs (DECNET_METRICS_TOKEN, for a Prometheus scraper).
 	MetricsToken string
+	// Timeouts are Serve's listener limits; the zero value means
+	// web.StreamTimeouts.
+	Timeouts web.Timeouts
 
 	initOnce sync.Once
 	hub      *Hub
@@ -185,8 +188,9 @@ func (s *Server) keepalives(ctx context.Context) {
 }
 
 // Serve serves Handler on ln until Shutdown; it then returns
-// http.ErrServerClosed. Streams have no overall write timeout: each write
-// has its own deadline instead.
+// http.ErrServerClosed. Headers and the handshake are time-bounded
+// (Timeouts); a stream has no overall write timeout: each write has its own
+// deadline instead.
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
 	s.mu.Lock()
@@ -194,12 +198,11 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		return http.ErrServerClosed
 	}
-	s.httpSrv = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	t := s.Timeouts
+	if t == (web.Timeouts{}) {
+		t = web.StreamTimeouts()
 	}
+	s.httpSrv = web.NewServer("", s.Handler(), t, s.Log)
 	srv := s.httpSrv
 	s.mu.Unlock()
 	return srv.Serve(ln)
