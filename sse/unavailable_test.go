@@ -21,18 +21,18 @@ import (
 	"github.com/decnet/mazenet/sse"
 )
 
-// TestDependencyOutageIs503 wires an SSE server to a PostgreSQL and/or a
+// TestOutageHandshakesAre503 wires an SSE server to a PostgreSQL and/or a
 // Redis that cannot be reached (closed ports; the shared servers are
 // untouched): handshakes, readiness and metrics answer 503 JSON with
 // Retry-After, never 500 and never 401 (authentication reads the user row
 // and redeems tickets in Redis).
-func TestDependencyOutageIs503(t *testing.T) {
+func TestOutageHandshakesAre503(t *testing.T) {
 	t.Parallel()
+	deadDB, deadRedis := dbtest.UnreachablePostgres(t), dbtest.UnreachableRedis(t)
 	e := newEnv(t)
-	tid := e.topology(domain.StatusActive)
 	viewer, viewerTok := e.user(domain.RoleViewer, false)
 	_, adminTok := e.user(domain.RoleAdmin, false)
-	deadDB, deadRedis := dbtest.UnreachablePostgres(t), dbtest.UnreachableRedis(t)
+	tid := e.topology(domain.StatusActive)
 
 	wirings := []struct {
 		name string
