@@ -13,8 +13,10 @@
 //     client's stream (snapshot, resume replay, live frames).
 //   - sink.go: where a stream's bytes go; on HTTP/1.x the connection is
 //     taken over from net/http after the handshake to keep idle streams small.
-//   - server.go: routes, errors, CORS, health, metrics, the keepalive sweep,
-//     Run and Shutdown; metrics.go and id.go hold the series and stream ids.
+//   - server.go: routes, CORS, the keepalive sweep, Serve, Run and Shutdown;
+//     metrics.go and id.go hold the series and stream ids. What the api
+//     shares (errors and their statuses, request log, health, the /metrics
+//     and pprof guard, listener timeouts) is internal/web.
 //
 // Viewer-safe invariant (DOMAIN §13): viewers and admins receive exactly the
 // same frames; there is no per-connection role filter. Every family the
