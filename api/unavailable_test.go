@@ -2,22 +2,17 @@ package api
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/dbtest"
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/postgres"
-	"github.com/decnet/mazenet/internal/relay"
-	"github.com/decnet/mazenet/internal/stream"
 )
 
 // TestDependencyOutageIs503 wires the api to a PostgreSQL and/or a Redis
@@ -59,11 +54,8 @@ func TestDependencyOutageIs503(t *testing.T) {
 	}
 	for _, wr := range wirings {
 		t.Run(wr.name, func(t *testing.T) {
-			s := *e.Server
-			s.DB, s.Redis = wr.db, wr.rdb
-			s.Tickets = auth.NewTickets(wr.rdb, s.Keys)
-			s.Relay = relay.New(wr.db, stream.New(wr.rdb, s.Keys), slog.New(slog.DiscardHandler))
-			s.Tasks = asynq.NewClientFromRedisClient(wr.rdb)
+			s := NewServer(testConfig(e.Redis), wr.db, wr.rdb) // wired as Run wires it
+			s.Tokens = e.Server.Tokens
 			srv := httptest.NewServer(s.Handler())
 			t.Cleanup(srv.Close)
 			for i, c := range calls {
