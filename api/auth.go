@@ -13,7 +13,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // Auth errors with the observable texts of DOMAIN §11.
@@ -33,11 +33,11 @@ const pruneRevokedBatch = 100
 // and logout (a narrow widening of §11.1): it shows only the caller's own
 // row, and the dashboard needs it to know it must show the change form.
 func (s *Server) authRoutes(r chi.Router) {
-	r.Post("/auth/login", s.handleLogin)
-	r.With(s.authenticated(true)).Post("/auth/logout", s.handleLogout)
-	r.With(s.authenticated(true)).Post("/auth/change-password", s.handleChangePassword)
-	r.With(s.authenticated(true)).Get("/auth/me", s.handleMe)
-	r.With(s.viewer).Post("/auth/sse-ticket", s.handleSSETicket)
+	r.Method(http.MethodPost, "/auth/login", web.Handler(s.handleLogin))
+	r.With(s.authenticated(true)).Method(http.MethodPost, "/auth/logout", web.Handler(s.handleLogout))
+	r.With(s.authenticated(true)).Method(http.MethodPost, "/auth/change-password", web.Handler(s.handleChangePassword))
+	r.With(s.authenticated(true)).Method(http.MethodGet, "/auth/me", web.Handler(s.handleMe))
+	r.With(s.viewer).Method(http.MethodPost, "/auth/sse-ticket", web.Handler(s.handleSSETicket))
 }
 
 type loginRequest struct {
@@ -59,18 +59,16 @@ type loginResponse struct {
 // costs one bcrypt comparison like a wrong password, and both answer the
 // same 401. A password over 72 bytes is simply wrong here (it could never
 // have been set).
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	var req loginRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if req.Username == "" || req.Password == "" {
-		s.Error(w, r, domain.Errorf(domain.EUnprocessable, "username and password are required"))
-		return
+		return domain.Errorf(domain.EUnprocessable, "username and password are required")
 	}
-	if !s.allowLoginAttempt(w, r, req.Username) {
-		return
+	if err := s.allowLoginAttempt(w, r, req.Username); err != nil {
+		return err
 	}
 	u, err := s.DB.GetUserByUsername(r.Context(), req.Username)
 	var hash *string
@@ -79,38 +77,33 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		hash = &u.PasswordHash
 	case domain.ENotFound:
 	default:
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if !auth.CheckPasswordOrDummyCost(hash, req.Password, s.BcryptCost) {
-		s.Error(w, r, errBadCredentials)
-		return
+		return errBadCredentials
 	}
 	token, _, err := s.Tokens.Issue(u.UUID)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	httperr.JSON(w, http.StatusOK, loginResponse{AccessToken: token, TokenType: "bearer", MustChangePassword: u.MustChangePassword})
+	return web.JSON(w, http.StatusOK, loginResponse{AccessToken: token, TokenType: "bearer", MustChangePassword: u.MustChangePassword})
 }
 
 // allowLoginAttempt counts one password attempt for username from the
-// request's client IP. When the limit is hit it writes the 429 (with
-// Retry-After) and returns false. A Redis failure fails closed (500): the
-// limiter is the only brake on online guessing.
-func (s *Server) allowLoginAttempt(w http.ResponseWriter, r *http.Request, username string) bool {
+// request's client IP. When the limit is hit it sets Retry-After and returns
+// the 429. A Redis failure fails closed: the limiter is the only brake on
+// online guessing.
+func (s *Server) allowLoginAttempt(w http.ResponseWriter, r *http.Request, username string) error {
 	ok, retry, err := auth.NewLoginLimiter(s.Redis, s.Keys).Allow(r.Context(), s.clientIP(r), username)
 	if err != nil {
-		s.Error(w, r, err)
-		return false
+		return err
 	}
 	if !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
-		s.Error(w, r, errTooManyLogins)
-		return false
+		return errTooManyLogins
 	}
-	return true
+	return nil
 }
 
 // clientIP is the address login attempts are counted against: the peer of
@@ -149,16 +142,15 @@ func (s *Server) clientIP(r *http.Request) string {
 // handleLogout denylists the presented token's jti until it expires, and
 // prunes a few expired denylist rows on the way. Other tokens of the same
 // user, and SSE tickets already minted (§11.4), are unaffected.
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	u, c := userFrom(r.Context()), claimsFrom(r.Context())
 	if err := s.DB.RevokeToken(r.Context(), c.JTI, u.UUID, c.ExpiresAt); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.DB.PruneRevokedTokens(r.Context(), pruneRevokedBatch); err != nil {
 		s.Log.WarnContext(r.Context(), "prune revoked tokens", "err", err)
 	}
-	httperr.JSON(w, http.StatusOK, map[string]string{"detail": "Logged out"})
+	return web.JSON(w, http.StatusOK, map[string]string{"detail": "Logged out"})
 }
 
 type changePasswordRequest struct {
@@ -177,44 +169,38 @@ type changePasswordRequest struct {
 // count against the login limiter (IP and username), because the old
 // password is a credential being guessed just as at login; the new password
 // must be 12–72 bytes (422) and differ from the old one (422).
-func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) error {
 	var req changePasswordRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if err := auth.ValidateNewPassword(req.NewPassword); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	u := userFrom(r.Context())
-	if !s.allowLoginAttempt(w, r, u.Username) {
-		return
+	if err := s.allowLoginAttempt(w, r, u.Username); err != nil {
+		return err
 	}
 	if !auth.CheckPassword(u.PasswordHash, req.OldPassword) {
-		s.Error(w, r, errWrongPassword)
-		return
+		return errWrongPassword
 	}
 	if req.NewPassword == req.OldPassword {
-		s.Error(w, r, errSamePassword)
-		return
+		return errSamePassword
 	}
 	hash, err := auth.HashPassword(req.NewPassword, s.BcryptCost)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.DB.SetPassword(r.Context(), u.UUID, hash, false); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusOK, map[string]string{"detail": "Password changed"})
+	return web.JSON(w, http.StatusOK, map[string]string{"detail": "Password changed"})
 }
 
 // handleMe returns the caller's own user row (never the hash).
-func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
-	httperr.JSON(w, http.StatusOK, userFrom(r.Context()))
+	return web.JSON(w, http.StatusOK, userFrom(r.Context()))
 }
 
 type sseTicketResponse struct {
@@ -224,13 +210,12 @@ type sseTicketResponse struct {
 
 // handleSSETicket mints a single-use SSE ticket bound to the caller's uuid
 // and current role (§11.4). The ticket is never logged.
-func (s *Server) handleSSETicket(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleSSETicket(w http.ResponseWriter, r *http.Request) error {
 	u := userFrom(r.Context())
 	ticket, err := s.Tickets.Mint(r.Context(), u.UUID, u.Role)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	httperr.JSON(w, http.StatusOK, sseTicketResponse{Ticket: ticket, ExpiresIn: int(auth.TicketTTL / time.Second)})
+	return web.JSON(w, http.StatusOK, sseTicketResponse{Ticket: ticket, ExpiresIn: int(auth.TicketTTL / time.Second)})
 }

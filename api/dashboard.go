@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // dashboardFiles is the single-page dashboard: plain HTML, CSS and vanilla
@@ -85,22 +87,21 @@ func loadDashboardAssets() map[string]dashboardAsset {
 // /healthz, /readyz, /metrics and /monitoring are never shadowed, and an
 // unknown path still gets the JSON 404.
 func (s *Server) dashboardRoutes(r chi.Router) {
-	r.Get("/", s.handleDashboardIndex)
-	r.Get("/ui", s.handleDashboardIndex)
-	r.Get("/ui/*", s.handleDashboardIndex)
-	r.Get("/assets/*", s.handleDashboardAsset)
+	r.Method(http.MethodGet, "/", web.Handler(s.handleDashboardIndex))
+	r.Method(http.MethodGet, "/ui", web.Handler(s.handleDashboardIndex))
+	r.Method(http.MethodGet, "/ui/*", web.Handler(s.handleDashboardIndex))
+	r.Method(http.MethodGet, "/assets/*", web.Handler(s.handleDashboardAsset))
 }
 
 // handleDashboardIndex renders index.html with the SSE base URL.
 //
 // The access token is never part of the page: the dashboard keeps it in
 // sessionStorage (see app.js) and sends it as a bearer header.
-func (s *Server) handleDashboardIndex(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDashboardIndex(w http.ResponseWriter, r *http.Request) error {
 	base, origin := sseBase(s.SSEPublicURL)
 	var buf bytes.Buffer
 	if err := dashboardIndex.Execute(&buf, struct{ SSEURL string }{base}); err != nil {
-		s.Error(w, r, domain.Errorf(domain.EInternal, "render dashboard: %v", err))
-		return
+		return fmt.Errorf("api: render dashboard: %w", err) // logged, never shown
 	}
 	h := w.Header()
 	setDashboardSecurityHeaders(h, origin)
@@ -108,16 +109,16 @@ func (s *Server) handleDashboardIndex(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf.Bytes())
+	return nil
 }
 
 // handleDashboardAsset serves one embedded file. Assets are revalidated on
 // every load (no-cache + ETag): they are tiny, and a deploy must never leave
 // a browser running an old app.js against a new API.
-func (s *Server) handleDashboardAsset(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDashboardAsset(w http.ResponseWriter, r *http.Request) error {
 	a, ok := dashboardAssets[chi.URLParam(r, "*")]
 	if !ok {
-		s.Error(w, r, domain.Errorf(domain.ENotFound, "Not found"))
-		return
+		return domain.Errorf(domain.ENotFound, "Not found")
 	}
 	_, origin := sseBase(s.SSEPublicURL)
 	h := w.Header()
@@ -126,6 +127,7 @@ func (s *Server) handleDashboardAsset(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", a.etag)
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+	return nil
 }
 
 // sseBase normalises the configured SSE public URL into the base the page

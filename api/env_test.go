@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"golang.org/x/crypto/bcrypt"
@@ -21,9 +23,11 @@ import (
 )
 
 // testEnv is one test's API: its own schema, Redis prefix and asynq queue,
-// served by httptest, with an admin and a viewer already logged in.
+// served by httptest, with an admin and a viewer already logged in. Tokens
+// and tokens_valid_from read Clock, which stands still until a test moves it.
 type testEnv struct {
 	t           *testing.T
+	Clock       *testClock
 	DB          *postgres.DB
 	Redis       *dbtest.Redis
 	Server      *Server
@@ -57,14 +61,40 @@ func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	db := dbtest.New(t)
 	rd := dbtest.NewRedis(t)
+	clock := newTestClock()
+	db.Now = clock.Now
 	s := NewServer(testConfig(rd), db, rd.Client)
+	s.Tokens = s.Tokens.WithClock(clock.Now)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	e := &testEnv{t: t, DB: db, Redis: rd, Server: s, HTTP: srv, Streams: stream.New(rd.Client, s.Keys),
+	e := &testEnv{t: t, Clock: clock, DB: db, Redis: rd, Server: s, HTTP: srv, Streams: stream.New(rd.Client, s.Keys),
 		Inspector: asynq.NewInspectorFromRedisClient(rd.Client)}
 	e.Admin, e.AdminToken = e.createUser("admin", domain.RoleAdmin, false)
 	e.Viewer, e.ViewerToken = e.createUser("viewer", domain.RoleViewer, false)
 	return e
+}
+
+// testClock is a clock that moves only when told to.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// newTestClock starts at the current second.
+func newTestClock() *testClock { return &testClock{now: time.Now().Truncate(time.Second)} }
+
+// Now returns the clock's time.
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // createUser inserts a user with testPassword and returns it with a token.

@@ -43,5 +43,3 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	return nil
 }
-
-func asDomain(err error, target **domain.Error) bool { return errors.As(err, target) }

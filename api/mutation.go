@@ -11,16 +11,16 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
 	"github.com/decnet/mazenet/internal/postgres"
+	"github.com/decnet/mazenet/internal/web"
 	"github.com/decnet/mazenet/tasks"
 )
 
 // mutationRoutes registers the mutation queue (DOMAIN §4.2, §4.3).
 func (s *Server) mutationRoutes(r chi.Router) {
-	r.With(s.admin).Post("/topologies/{id}/mutations", s.handleMutationEnqueue)
-	r.With(s.viewer).Get("/topologies/{id}/mutations", s.handleMutationList)
-	r.With(s.viewer).Get("/topologies/{id}/mutations/{mutation_id}", s.handleMutationGet)
+	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/mutations", web.Handler(s.handleMutationEnqueue))
+	r.With(s.viewer).Method(http.MethodGet, "/topologies/{id}/mutations", web.Handler(s.handleMutationList))
+	r.With(s.viewer).Method(http.MethodGet, "/topologies/{id}/mutations/{mutation_id}", web.Handler(s.handleMutationGet))
 }
 
 // enqueueResponse is the 202 body of an accepted mutation.
@@ -35,17 +35,15 @@ type enqueueResponse struct {
 // `mutation.enqueued` event is published and the workers are woken; neither
 // can fail the request, because the row and its outbox event are already
 // durable and the sweep repairs both.
-func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) error {
 	nm, err := parseEnqueue(w, r)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	nm.TopologyID = chi.URLParam(r, "id")
 	m, ev, err := s.DB.EnqueueMutation(r.Context(), nm)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	// The request's context may be cancelled once the client has its answer;
 	// the wake-up must still go out.
@@ -58,7 +56,7 @@ func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) {
 				"topology_id", m.TopologyID, "mutation_id", m.ID, "err", err)
 		}
 	}
-	httperr.JSON(w, http.StatusAccepted, enqueueResponse{MutationID: m.ID, State: m.State})
+	return web.JSON(w, http.StatusAccepted, enqueueResponse{MutationID: m.ID, State: m.State})
 }
 
 // parseEnqueue reads and shape-checks an enqueue body: {"op", "payload",
@@ -120,21 +118,19 @@ func fieldError(code domain.Code, field, msg string) *domain.Error {
 
 // handleMutationList lists a topology's mutations, newest first, optionally
 // filtered by ?state= (an unknown state simply matches nothing).
-func (s *Server) handleMutationList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleMutationList(w http.ResponseWriter, r *http.Request) error {
 	ms, err := s.DB.ListMutations(r.Context(), chi.URLParam(r, "id"), r.URL.Query().Get("state"))
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusOK, ms)
+	return web.JSON(w, http.StatusOK, ms)
 }
 
 // handleMutationGet returns one mutation row.
-func (s *Server) handleMutationGet(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleMutationGet(w http.ResponseWriter, r *http.Request) error {
 	m, err := s.DB.GetMutation(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "mutation_id"))
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusOK, m)
+	return web.JSON(w, http.StatusOK, m)
 }

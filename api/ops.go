@@ -2,7 +2,6 @@ package api
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	_ "embed"
 	"net/http"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // openAPI is the REST API's OpenAPI document; TestOpenAPIMatchesRoutes keeps
@@ -48,11 +48,12 @@ func (s *Server) measure(next http.Handler) http.Handler {
 	})
 }
 
-// opsRoutes mounts /metrics (admin JWT or DECNET_METRICS_TOKEN) and the asynq
-// monitoring UI (admins, HTTP Basic, because a browser cannot attach a bearer
-// token to the UI's own requests).
+// opsRoutes mounts /metrics and /debug/pprof behind the ops guard (admin
+// JWT or DECNET_METRICS_TOKEN), the OpenAPI document, and the asynq
+// monitoring UI (admins, HTTP Basic, because a browser cannot attach a
+// bearer token to the UI's own requests).
 func (s *Server) opsRoutes(r chi.Router) {
-	r.With(s.metricsAuth).Method(http.MethodGet, "/metrics", promhttp.Handler())
+	web.MountOps(r, web.OpsGuard(s.Tokens, s.DB, s.MetricsToken), promhttp.Handler())
 	r.Get("/api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openAPI)
@@ -70,27 +71,6 @@ func (s *Server) opsRoutes(r chi.Router) {
 	}
 }
 
-// metricsAuth admits an admin JWT or the configured metrics token.
-func (s *Server) metricsAuth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok := bearer(r)
-		if s.MetricsToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.MetricsToken)) == 1 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		u, _, err := s.Authenticate(r.Context(), tok)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		if u.Role != domain.RoleAdmin || u.MustChangePassword {
-			s.Error(w, r, domain.ErrForbidden)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 // basicAdmin requires HTTP Basic credentials of an admin without a pending
 // password change.
 func (s *Server) basicAdmin(next http.Handler) http.Handler {
@@ -98,7 +78,7 @@ func (s *Server) basicAdmin(next http.Handler) http.Handler {
 		user, pass, ok := r.BasicAuth()
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Basic realm="mazenet monitoring"`)
-			s.Error(w, r, domain.Errorf(domain.EUnauthorized, "Not authenticated"))
+			web.Error(w, r, domain.Errorf(domain.EUnauthorized, "Not authenticated"))
 			return
 		}
 		key := sha256.Sum256([]byte(user + "\x00" + pass))
@@ -108,16 +88,21 @@ func (s *Server) basicAdmin(next http.Handler) http.Handler {
 		}
 		u, err := s.DB.GetUserByUsername(r.Context(), user)
 		var hash *string
-		if err == nil {
+		switch domain.ErrorCode(err) {
+		case "":
 			hash = &u.PasswordHash
+		case domain.ENotFound:
+		default: // an outage is a 503, not a wrong password
+			web.Error(w, r, err)
+			return
 		}
 		if !auth.CheckPasswordOrDummy(hash, pass) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="mazenet monitoring"`)
-			s.Error(w, r, domain.Errorf(domain.EUnauthorized, "Incorrect username or password"))
+			web.Error(w, r, domain.Errorf(domain.EUnauthorized, "Incorrect username or password"))
 			return
 		}
 		if u.Role != domain.RoleAdmin || u.MustChangePassword {
-			s.Error(w, r, domain.ErrForbidden)
+			web.Error(w, r, domain.ErrForbidden)
 			return
 		}
 		s.basicCache.Store(key, time.Now().Add(time.Minute))

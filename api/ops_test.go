@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/decnet/mazenet/internal/domain"
 )
 
 func TestMetricsNeedAdminOrToken(t *testing.T) {
@@ -15,11 +17,13 @@ func TestMetricsNeedAdminOrToken(t *testing.T) {
 	s.MetricsToken = "scrape-token-scrape-token"
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
+	_, pending := e.createUser("pending", domain.RoleAdmin, true)
 
 	for _, tc := range []struct {
 		auth string
 		want int
 	}{
+		{"Bearer " + pending, http.StatusForbidden},
 		{"", http.StatusUnauthorized},
 		{"Bearer " + e.ViewerToken, http.StatusForbidden},
 		{"Bearer " + e.AdminToken, http.StatusOK},

@@ -19,6 +19,7 @@ import (
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/web"
 	"github.com/decnet/mazenet/tasks"
 )
 
@@ -114,7 +115,6 @@ func NewServer(cfg Config, db *postgres.DB, rdb redis.UniversalClient) *Server {
 		Queue:             cfg.Queue,
 		Log:               log,
 		BcryptCost:        cfg.BcryptCost,
-		DevMode:           cfg.Dev,
 		SSEPublicURL:      cfg.SSEPublicURL,
 		TrustProxyHeaders: cfg.TrustProxy,
 		MetricsToken:      cfg.MetricsToken,
@@ -152,12 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
-	srv := &http.Server{
-		Handler:           NewServer(cfg, db, rdb).Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := web.NewServer(cfg.Addr, NewServer(cfg, db, rdb).Handler(), web.APITimeouts(), log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("api listening", "addr", ln.Addr().String(), "dev", cfg.Dev)

@@ -1,6 +1,7 @@
 // Package api is mazenet's REST API (chi): auth, users, topologies, the
-// mutation queue, catalogs, health, metrics and the dashboard. Every failure
-// leaves through Server.Error; every route is registered in routes below.
+// mutation queue, catalogs, health, metrics and the dashboard. Handlers are
+// web.Handlers: every failure is returned and leaves through web.Error, the
+// one error writer. Every route is registered from Handler below.
 package api
 
 import (
@@ -11,16 +12,15 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/relay"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // Enqueuer is the part of *asynq.Client the API uses to wake workers.
@@ -43,13 +43,12 @@ type Server struct {
 
 	// BcryptCost is the cost of new password hashes (0 = auth.BcryptCost).
 	BcryptCost int
-	// DevMode relaxes what only a developer's machine may relax (documented
-	// in the README); production never sets it.
-	DevMode bool
+	// RequestTimeout ends every request's context (0 = web.RequestTimeout),
+	// so a hung dependency answers 503 instead of hanging. Serve the handler
+	// with web.APITimeouts (web.NewServer), whose write timeout outlasts it.
+	RequestTimeout time.Duration
 	// SSEPublicURL is where the dashboard opens EventSource ("" = same origin).
 	SSEPublicURL string
-	// Extra lets callers mount more handlers on the router.
-	Extra func(r chi.Router, s *Server)
 	// MetricsToken, when set, is a bearer token Prometheus may use for
 	// /metrics besides an admin JWT (DECNET_METRICS_TOKEN).
 	MetricsToken string
@@ -78,9 +77,10 @@ func (s *Server) Handler() http.Handler {
 		s.basicCache = &sync.Map{}
 	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, httperr.Recoverer(s.Log), s.measure)
-	r.Get("/healthz", s.handleHealthz)
-	r.Get("/readyz", s.handleReadyz)
+	r.Use(web.Middleware(s.Log)...)
+	r.Use(s.measure, web.Deadline(s.RequestTimeout))
+	r.Get("/healthz", web.Healthz)
+	r.Get("/readyz", web.Readyz(web.DependencyChecks(s.DB, s.Redis)...))
 	r.Route("/api/v1", func(r chi.Router) {
 		s.authRoutes(r)
 		s.userRoutes(r)
@@ -90,56 +90,9 @@ func (s *Server) Handler() http.Handler {
 	})
 	s.dashboardRoutes(r)
 	s.opsRoutes(r)
-	if s.Extra != nil {
-		s.Extra(r, s)
-	}
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		s.Error(w, r, domain.Errorf(domain.ENotFound, "Not found"))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		httperr.JSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method not allowed"})
-	})
+	r.NotFound(web.NotFound)
+	r.MethodNotAllowed(web.MethodNotAllowed)
 	return r
-}
-
-func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	httperr.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{"postgres": "ok", "redis": "ok"}
-	status := http.StatusOK
-	if err := s.DB.PingContext(ctx); err != nil {
-		checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
-	}
-	if err := s.Redis.Ping(ctx).Err(); err != nil {
-		checks["redis"], status = "unreachable", http.StatusServiceUnavailable
-	}
-	httperr.JSON(w, status, checks)
-}
-
-// logRequests logs one structured line per request, without query strings
-// (nothing secret ever travels there, but tickets must not be logged either).
-func (s *Server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r)
-		attrs := []slog.Attr{
-			slog.String("request_id", middleware.GetReqID(r.Context())),
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", ww.Status()), slog.Duration("elapsed", time.Since(start)),
-		}
-		if id := chi.URLParam(r, "id"); id != "" {
-			attrs = append(attrs, slog.String("topology_id", id))
-		}
-		if id := chi.URLParam(r, "mutation_id"); id != "" {
-			attrs = append(attrs, slog.String("mutation_id", id))
-		}
-		s.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-	})
 }
 
 type ctxKey int
@@ -161,9 +114,6 @@ func claimsFrom(ctx context.Context) auth.Claims {
 	return c
 }
 
-// bearer extracts the request's bearer token (never from the query).
-func bearer(r *http.Request) string { return auth.BearerToken(r) }
-
 // Authenticate resolves an access token to its user (auth.Authenticate).
 func (s *Server) Authenticate(ctx context.Context, token string) (*domain.User, auth.Claims, error) {
 	return auth.Authenticate(ctx, s.Tokens, s.DB, token)
@@ -174,13 +124,13 @@ func (s *Server) Authenticate(ctx context.Context, token string) (*domain.User, 
 func (s *Server) authenticated(allowMustChange bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			u, c, err := s.Authenticate(r.Context(), bearer(r))
+			u, c, err := s.Authenticate(r.Context(), web.BearerToken(r))
 			if err != nil {
-				s.Error(w, r, err)
+				web.Error(w, r, err)
 				return
 			}
 			if u.MustChangePassword && !allowMustChange {
-				s.Error(w, r, domain.ErrPasswordChange)
+				web.Error(w, r, domain.ErrPasswordChange)
 				return
 			}
 			ctx := context.WithValue(r.Context(), userKey, u)
@@ -197,7 +147,7 @@ func (s *Server) viewer(next http.Handler) http.Handler { return s.authenticated
 func (s *Server) admin(next http.Handler) http.Handler {
 	return s.authenticated(false)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if userFrom(r.Context()).Role != domain.RoleAdmin {
-			s.Error(w, r, domain.ErrForbidden)
+			web.Error(w, r, domain.ErrForbidden)
 			return
 		}
 		next.ServeHTTP(w, r)

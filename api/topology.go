@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -10,8 +11,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
 	"github.com/decnet/mazenet/internal/postgres"
+	"github.com/decnet/mazenet/internal/web"
 	"github.com/decnet/mazenet/tasks"
 )
 
@@ -20,22 +21,22 @@ import (
 // registered by catalogRoutes; chi matches static segments before {id}, so
 // /topologies/services never reaches handleTopologyGet.
 func (s *Server) topologyRoutes(r chi.Router) {
-	r.With(s.viewer).Get("/topologies", s.handleTopologyList)
-	r.With(s.admin).Post("/topologies/blank", s.handleTopologyCreateBlank)
-	r.With(s.viewer).Get("/topologies/{id}", s.handleTopologyGet)
-	r.With(s.admin).Delete("/topologies/{id}", s.handleTopologyDelete)
-	r.With(s.viewer).Get("/topologies/{id}/status-events", s.handleTopologyStatusEvents)
-	r.With(s.admin).Post("/topologies/{id}/deploy", s.handleTopologyDeploy)
-	r.With(s.admin).Post("/topologies/{id}/teardown", s.handleTopologyTeardown)
+	r.With(s.viewer).Method(http.MethodGet, "/topologies", web.Handler(s.handleTopologyList))
+	r.With(s.admin).Method(http.MethodPost, "/topologies/blank", web.Handler(s.handleTopologyCreateBlank))
+	r.With(s.viewer).Method(http.MethodGet, "/topologies/{id}", web.Handler(s.handleTopologyGet))
+	r.With(s.admin).Method(http.MethodDelete, "/topologies/{id}", web.Handler(s.handleTopologyDelete))
+	r.With(s.viewer).Method(http.MethodGet, "/topologies/{id}/status-events", web.Handler(s.handleTopologyStatusEvents))
+	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/deploy", web.Handler(s.handleTopologyDeploy))
+	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/teardown", web.Handler(s.handleTopologyTeardown))
 
-	r.With(s.admin).Post("/topologies/{id}/lans", s.handleLANCreate)
-	r.With(s.admin).Patch("/topologies/{id}/lans/{lan_id}", s.handleLANUpdate)
-	r.With(s.admin).Delete("/topologies/{id}/lans/{lan_id}", s.handleLANDelete)
-	r.With(s.admin).Post("/topologies/{id}/deckies", s.handleDeckyCreate)
-	r.With(s.admin).Patch("/topologies/{id}/deckies/{uuid}", s.handleDeckyUpdate)
-	r.With(s.admin).Delete("/topologies/{id}/deckies/{uuid}", s.handleDeckyDelete)
-	r.With(s.admin).Post("/topologies/{id}/edges", s.handleEdgeCreate)
-	r.With(s.admin).Delete("/topologies/{id}/edges/{edge_id}", s.handleEdgeDelete)
+	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/lans", web.Handler(s.handleLANCreate))
+	r.With(s.admin).Method(http.MethodPatch, "/topologies/{id}/lans/{lan_id}", web.Handler(s.handleLANUpdate))
+	r.With(s.admin).Method(http.MethodDelete, "/topologies/{id}/lans/{lan_id}", web.Handler(s.handleLANDelete))
+	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/deckies", web.Handler(s.handleDeckyCreate))
+	r.With(s.admin).Method(http.MethodPatch, "/topologies/{id}/deckies/{uuid}", web.Handler(s.handleDeckyUpdate))
+	r.With(s.admin).Method(http.MethodDelete, "/topologies/{id}/deckies/{uuid}", web.Handler(s.handleDeckyDelete))
+	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/edges", web.Handler(s.handleEdgeCreate))
+	r.With(s.admin).Method(http.MethodDelete, "/topologies/{id}/edges/{edge_id}", web.Handler(s.handleEdgeDelete))
 }
 
 // Page sizes of the list endpoints (DOMAIN §2.6, §16).
@@ -72,29 +73,25 @@ type topologyListResponse struct {
 // handleTopologyList is GET /topologies?status=&limit=&offset=: newest
 // first. An unknown status is a 422 rather than an empty page, so a typo in
 // a filter is not mistaken for "no topologies".
-func (s *Server) handleTopologyList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleTopologyList(w http.ResponseWriter, r *http.Request) error {
 	limit, err := intQuery(r, "limit", topologyListDefault, 1, topologyListMax)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	offset, err := intQuery(r, "offset", 0, 0, math.MaxInt32)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	status := domain.Status(r.URL.Query().Get("status"))
 	if status != "" && !status.Valid() {
-		s.Error(w, r, &domain.Error{Code: domain.EUnprocessable,
-			Message: "query.status: unknown status '" + string(status) + "'", Fields: map[string]any{"field": "status"}})
-		return
+		return &domain.Error{Code: domain.EUnprocessable,
+			Message: "query.status: unknown status '" + string(status) + "'", Fields: map[string]any{"field": "status"}}
 	}
 	data, total, err := s.DB.ListTopologySummaries(r.Context(), postgres.TopologyFilter{Status: status, Limit: limit, Offset: offset})
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusOK, topologyListResponse{Total: total, Limit: limit, Offset: offset, Data: data})
+	return web.JSON(w, http.StatusOK, topologyListResponse{Total: total, Limit: limit, Offset: offset, Data: data})
 }
 
 type blankTopologyRequest struct {
@@ -104,55 +101,50 @@ type blankTopologyRequest struct {
 }
 
 // handleTopologyCreateBlank is POST /topologies/blank → 201 summary.
-func (s *Server) handleTopologyCreateBlank(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleTopologyCreateBlank(w http.ResponseWriter, r *http.Request) error {
 	var req blankTopologyRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	t, err := s.DB.CreateBlankTopology(r.Context(), postgres.BlankTopology{
 		Name: req.Name, Mode: req.Mode, TargetHostUUID: req.TargetHostUUID})
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusCreated, t)
+	return web.JSON(w, http.StatusCreated, t)
 }
 
 // handleTopologyGet is GET /topologies/{id}: the hydrated view (DOMAIN §2.8).
-func (s *Server) handleTopologyGet(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleTopologyGet(w http.ResponseWriter, r *http.Request) error {
 	h, err := s.DB.GetHydrated(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusOK, h)
+	return web.JSON(w, http.StatusOK, h)
 }
 
 // handleTopologyStatusEvents is GET /topologies/{id}/status-events?limit=:
 // the audit log, newest first, as a JSON array.
-func (s *Server) handleTopologyStatusEvents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleTopologyStatusEvents(w http.ResponseWriter, r *http.Request) error {
 	limit, err := intQuery(r, "limit", statusEventsDefault, 1, statusEventsMax)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	evs, err := s.DB.ListStatusEvents(r.Context(), chi.URLParam(r, "id"), limit)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusOK, evs)
+	return web.JSON(w, http.StatusOK, evs)
 }
 
 // handleTopologyDelete is DELETE /topologies/{id}: pending, failed or
 // torn_down only; 204.
-func (s *Server) handleTopologyDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleTopologyDelete(w http.ResponseWriter, r *http.Request) error {
 	if err := s.DB.DeleteTopology(r.Context(), chi.URLParam(r, "id")); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // handleTopologyDeploy is POST /topologies/{id}/deploy. Beyond DOMAIN §16
@@ -164,47 +156,43 @@ func (s *Server) handleTopologyDelete(w http.ResponseWriter, r *http.Request) {
 // validates again under the row lock, since the topology may change between.
 // If the task cannot be queued the request fails and the topology stays
 // pending, so retrying the POST is safe.
-func (s *Server) handleTopologyDeploy(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleTopologyDeploy(w http.ResponseWriter, r *http.Request) error {
 	t, err := s.DB.CheckDeployable(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if err := s.enqueueLifecycleTask(r, tasks.TypeDeploy, t.ID); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusAccepted, t)
+	return web.JSON(w, http.StatusAccepted, t)
 }
 
 // handleTopologyTeardown is POST /topologies/{id}/teardown: from active,
 // degraded, failed or deploying (else 409), queue topology:teardown, 202
 // with the summary. A topology stuck in deploying (its worker died) can be
 // recovered this way.
-func (s *Server) handleTopologyTeardown(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleTopologyTeardown(w http.ResponseWriter, r *http.Request) error {
 	t, err := s.DB.GetTopology(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if err := domain.CheckAction(domain.ActionTeardown, t.Status); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if err := s.enqueueLifecycleTask(r, tasks.TypeTeardown, t.ID); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusAccepted, t)
+	return web.JSON(w, http.StatusAccepted, t)
 }
 
 // enqueueLifecycleTask queues a deploy or teardown task. Unlike a mutation
 // wake-up there is no DB row for a sweep to find, so a failure is reported
-// to the caller (500) instead of being swallowed.
+// to the caller instead of being swallowed: 503 while Redis is down, 500
+// otherwise (the cause is logged by the error writer, never shown).
 func (s *Server) enqueueLifecycleTask(r *http.Request, typ, tid string) error {
 	if _, err := s.Tasks.EnqueueContext(r.Context(), tasks.New(typ, tid, s.Queue)); err != nil {
-		s.Log.ErrorContext(r.Context(), "enqueue lifecycle task", "task", typ, "topology_id", tid, "err", err)
-		return domain.Errorf(domain.EInternal, "Could not queue the %s task; the topology is unchanged, try again", typ)
+		return &domain.Error{Code: domain.EInternal, Err: err,
+			Message: fmt.Sprintf("Could not queue the %s task; the topology is unchanged, try again", typ)}
 	}
 	return nil
 }
@@ -288,11 +276,10 @@ type edgeResponse struct {
 }
 
 // handleLANCreate is POST /topologies/{id}/lans → 201.
-func (s *Server) handleLANCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLANCreate(w http.ResponseWriter, r *http.Request) error {
 	var req lanCreateRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	in := postgres.LANInput{Name: req.Name, IsDMZ: req.IsDMZ, X: req.X, Y: req.Y}
 	if req.Subnet != nil {
@@ -300,40 +287,36 @@ func (s *Server) handleLANCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	lan, v, err := s.DB.CreateLAN(r.Context(), chi.URLParam(r, "id"), req.ExpectedVersion, in)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusCreated, lanResponse{LAN: *lan, TopologyVersion: v})
+	return web.JSON(w, http.StatusCreated, lanResponse{LAN: *lan, TopologyVersion: v})
 }
 
 // handleLANUpdate is PATCH /topologies/{id}/lans/{lan_id} → 200.
-func (s *Server) handleLANUpdate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLANUpdate(w http.ResponseWriter, r *http.Request) error {
 	var req lanPatchRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	p := postgres.LANPatch{Name: req.Name, Subnet: req.Subnet, IsDMZ: req.IsDMZ, X: req.X.coord(), Y: req.Y.coord()}
 	lan, v, err := s.DB.UpdateLAN(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "lan_id"), req.ExpectedVersion, p)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusOK, lanResponse{LAN: *lan, TopologyVersion: v})
+	return web.JSON(w, http.StatusOK, lanResponse{LAN: *lan, TopologyVersion: v})
 }
 
 // handleLANDelete is DELETE /topologies/{id}/lans/{lan_id} → 204.
-func (s *Server) handleLANDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLANDelete(w http.ResponseWriter, r *http.Request) error {
 	expected, err := expectedVersionForDelete(w, r)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.DB.DeleteLAN(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "lan_id"), expected); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type deckyCreateRequest struct {
@@ -361,11 +344,10 @@ type deckyPatchRequest struct {
 }
 
 // handleDeckyCreate is POST /topologies/{id}/deckies → 201.
-func (s *Server) handleDeckyCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDeckyCreate(w http.ResponseWriter, r *http.Request) error {
 	var req deckyCreateRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	lan := req.LAN
 	if lan == "" {
@@ -375,40 +357,36 @@ func (s *Server) handleDeckyCreate(w http.ResponseWriter, r *http.Request) {
 		Name: req.Name, LAN: lan, Services: req.Services, Config: req.DeckyConfig, IP: req.IP,
 		ForwardsL3: req.ForwardsL3, Archetype: req.Archetype, X: req.X, Y: req.Y})
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusCreated, deckyResponse{Decky: *d, TopologyVersion: v})
+	return web.JSON(w, http.StatusCreated, deckyResponse{Decky: *d, TopologyVersion: v})
 }
 
 // handleDeckyUpdate is PATCH /topologies/{id}/deckies/{uuid} → 200.
-func (s *Server) handleDeckyUpdate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDeckyUpdate(w http.ResponseWriter, r *http.Request) error {
 	var req deckyPatchRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	d, v, err := s.DB.UpdateDecky(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "uuid"), req.ExpectedVersion,
 		postgres.DeckyPatch{Name: req.Name, Services: req.Services, Config: req.DeckyConfig, X: req.X.coord(), Y: req.Y.coord()})
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusOK, deckyResponse{Decky: *d, TopologyVersion: v})
+	return web.JSON(w, http.StatusOK, deckyResponse{Decky: *d, TopologyVersion: v})
 }
 
 // handleDeckyDelete is DELETE /topologies/{id}/deckies/{uuid} → 204.
-func (s *Server) handleDeckyDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDeckyDelete(w http.ResponseWriter, r *http.Request) error {
 	expected, err := expectedVersionForDelete(w, r)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.DB.DeleteDecky(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "uuid"), expected); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type edgeCreateRequest struct {
@@ -421,31 +399,28 @@ type edgeCreateRequest struct {
 }
 
 // handleEdgeCreate is POST /topologies/{id}/edges → 201.
-func (s *Server) handleEdgeCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleEdgeCreate(w http.ResponseWriter, r *http.Request) error {
 	var req edgeCreateRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	e, v, err := s.DB.CreateEdge(r.Context(), chi.URLParam(r, "id"), req.ExpectedVersion, postgres.EdgeInput{
 		DeckyUUID: req.DeckyUUID, LANID: req.LANID, IP: req.IP, IsBridge: req.IsBridge, ForwardsL3: req.ForwardsL3})
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusCreated, edgeResponse{Edge: *e, TopologyVersion: v})
+	return web.JSON(w, http.StatusCreated, edgeResponse{Edge: *e, TopologyVersion: v})
 }
 
 // handleEdgeDelete is DELETE /topologies/{id}/edges/{edge_id} → 204.
-func (s *Server) handleEdgeDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleEdgeDelete(w http.ResponseWriter, r *http.Request) error {
 	expected, err := expectedVersionForDelete(w, r)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.DB.DeleteEdge(r.Context(), chi.URLParam(r, "id"), chi.URLParam(r, "edge_id"), expected); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // maxUsernameChars matches the users.username CHECK constraint.
@@ -30,22 +30,21 @@ var (
 func (s *Server) userRoutes(r chi.Router) {
 	r.Group(func(r chi.Router) {
 		r.Use(s.admin)
-		r.Get("/config/users", s.handleUserList)
-		r.Post("/config/users", s.handleUserCreate)
-		r.Delete("/config/users/{uuid}", s.handleUserDelete)
-		r.Put("/config/users/{uuid}/role", s.handleUserSetRole)
-		r.Put("/config/users/{uuid}/reset-password", s.handleUserResetPassword)
+		r.Method(http.MethodGet, "/config/users", web.Handler(s.handleUserList))
+		r.Method(http.MethodPost, "/config/users", web.Handler(s.handleUserCreate))
+		r.Method(http.MethodDelete, "/config/users/{uuid}", web.Handler(s.handleUserDelete))
+		r.Method(http.MethodPut, "/config/users/{uuid}/role", web.Handler(s.handleUserSetRole))
+		r.Method(http.MethodPut, "/config/users/{uuid}/reset-password", web.Handler(s.handleUserResetPassword))
 	})
 }
 
 // handleUserList returns every user, ordered by username.
-func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleUserList(w http.ResponseWriter, r *http.Request) error {
 	users, err := s.DB.ListUsers(r.Context())
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusOK, users)
+	return web.JSON(w, http.StatusOK, users)
 }
 
 type createUserRequest struct {
@@ -56,38 +55,32 @@ type createUserRequest struct {
 
 // handleUserCreate adds a user who must change the given password at first
 // login. role defaults to viewer; a taken username is 409.
-func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleUserCreate(w http.ResponseWriter, r *http.Request) error {
 	var req createUserRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if req.Role == "" {
 		req.Role = domain.RoleViewer
 	}
 	if err := validateUsername(req.Username); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if !req.Role.Valid() {
-		s.Error(w, r, errBadRole)
-		return
+		return errBadRole
 	}
 	if err := auth.ValidateNewPassword(req.Password); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	hash, err := auth.HashPassword(req.Password, s.BcryptCost)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	u := &domain.User{Username: req.Username, PasswordHash: hash, Role: req.Role, MustChangePassword: true}
 	if err := s.DB.CreateUser(r.Context(), u); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusCreated, u)
+	return web.JSON(w, http.StatusCreated, u)
 }
 
 // validateUsername accepts 1–64 characters without control characters.
@@ -122,21 +115,19 @@ func isSelf(r *http.Request, id string) bool {
 
 // handleUserDelete removes a user (204). Their tokens stop working at once:
 // authentication needs the user row.
-func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) error {
 	id, err := targetUser(r)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if isSelf(r, id) {
-		s.Error(w, r, errDeleteSelf)
-		return
+		return errDeleteSelf
 	}
 	if err := s.DB.DeleteUser(r.Context(), id); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 type setRoleRequest struct {
@@ -145,31 +136,26 @@ type setRoleRequest struct {
 
 // handleUserSetRole changes another user's role and, when it really changes,
 // revokes their tokens (tokens_valid_from). Returns the updated user.
-func (s *Server) handleUserSetRole(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleUserSetRole(w http.ResponseWriter, r *http.Request) error {
 	id, err := targetUser(r)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	var req setRoleRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if !req.Role.Valid() {
-		s.Error(w, r, errBadRole)
-		return
+		return errBadRole
 	}
 	if isSelf(r, id) {
-		s.Error(w, r, errRoleSelf)
-		return
+		return errRoleSelf
 	}
 	u, err := s.DB.SetRole(r.Context(), id, req.Role)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusOK, u)
+	return web.JSON(w, http.StatusOK, u)
 }
 
 type resetPasswordRequest struct {
@@ -179,30 +165,25 @@ type resetPasswordRequest struct {
 // handleUserResetPassword sets a user's password to one the admin hands over
 // out of band: must_change_password becomes true and every token the user
 // holds is revoked. Returns the updated user.
-func (s *Server) handleUserResetPassword(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleUserResetPassword(w http.ResponseWriter, r *http.Request) error {
 	id, err := targetUser(r)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	var req resetPasswordRequest
 	if err := decodeJSON(w, r, &req); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	if err := auth.ValidateNewPassword(req.NewPassword); err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	hash, err := auth.HashPassword(req.NewPassword, s.BcryptCost)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
 	u, err := s.DB.SetPassword(r.Context(), id, hash, true)
 	if err != nil {
-		s.Error(w, r, err)
-		return
+		return err
 	}
-	httperr.JSON(w, http.StatusOK, u)
+	return web.JSON(w, http.StatusOK, u)
 }

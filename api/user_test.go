@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -121,7 +122,7 @@ func TestUserCannotDeleteOrReRoleSelf(t *testing.T) {
 func TestUserSetRole(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	authSleepToNextSecond()
+	e.Clock.Advance(time.Second) // the change revokes tokens of earlier seconds (DOMAIN §11.2)
 
 	var got domain.User
 	status := e.doJSON("PUT", "/api/v1/config/users/"+e.Viewer.UUID+"/role", map[string]string{"role": "admin"}, e.AdminToken, &got)
@@ -145,7 +146,7 @@ func TestUserSetRole(t *testing.T) {
 func TestUserResetPassword(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	authSleepToNextSecond()
+	e.Clock.Advance(time.Second) // the change revokes tokens of earlier seconds (DOMAIN §11.2)
 
 	var got domain.User
 	status := e.doJSON("PUT", "/api/v1/config/users/"+e.Viewer.UUID+"/reset-password",

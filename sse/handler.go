@@ -17,6 +17,7 @@ import (
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // Endpoint labels for metrics.
@@ -48,31 +49,28 @@ var errStreamInterrupted = errors.New("sse: stream interrupted")
 // handleTopologyEvents is GET /api/v1/topologies/{id}/events. Viewers and
 // admins get the same frames: no role filter, by the viewer-safe invariant
 // recorded in the package doc (DOMAIN §13).
-func (s *Server) handleTopologyEvents(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleTopologyEvents(w http.ResponseWriter, r *http.Request) error {
 	user, err := s.authenticate(r)
 	if err != nil {
-		s.metrics.handshake(endpointTopology, s.writeError(w, r, err))
-		return
+		return err
 	}
 	id := chi.URLParam(r, "id")
 	// 404 only after authentication, so ids cannot be probed; a non-UUID id
 	// is simply not found.
 	if _, err := s.DB.GetTopology(r.Context(), id); err != nil {
-		s.metrics.handshake(endpointTopology, s.writeError(w, r, err))
-		return
+		return err
 	}
-	s.serve(w, r, user, &topologyFeed{s: s, id: id})
+	return s.serve(w, r, user, &topologyFeed{s: s, id: id})
 }
 
 // handleOverview is GET /api/v1/stream: every topology's events, with the
 // same auth, cap, keepalive and resume rules (SYSTEM §4).
-func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) error {
 	user, err := s.authenticate(r)
 	if err != nil {
-		s.metrics.handshake(endpointOverview, s.writeError(w, r, err))
-		return
+		return err
 	}
-	s.serve(w, r, user, &overviewFeed{s: s})
+	return s.serve(w, r, user, &overviewFeed{s: s})
 }
 
 // authenticate returns the user uuid of the request (DOMAIN §10 step 1,
@@ -83,7 +81,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 func (s *Server) authenticate(r *http.Request) (string, error) {
 	ctx := r.Context()
 	if len(r.Header.Values("Authorization")) > 0 {
-		u, err := s.authenticateJWT(ctx, bearer(r))
+		u, err := s.authenticateJWT(ctx, web.BearerToken(r))
 		if err != nil {
 			return "", err
 		}
@@ -150,22 +148,23 @@ func (o *overviewSnapshot) SetResume(r string) { o.Resume = r }
 // request's goroutine; on HTTP/1.1 the connection is then taken over from
 // net/http (see sink.go) and the live phase runs on a small goroutine of its
 // own, so an idle stream costs two small goroutines and a few hundred bytes.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, user string, f feed) {
+//
+// A handshake failure is returned (the caller writes it); once the stream is
+// open, failures end the stream instead and serve returns nil.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, user string, f feed) error {
 	ctx := r.Context()
 	if !s.hub.waitReady(ctx, 5*time.Second) {
-		s.metrics.handshake(f.endpoint(), s.writeError(w, r, errNotReady))
-		return
+		return errNotReady
 	}
 	if !s.enter() {
 		w.Header().Set("Connection", "close")
-		s.metrics.handshake(f.endpoint(), s.writeError(w, r, errShuttingDown))
-		return
+		w.Header().Set("Retry-After", "1") // at once, to another process
+		return errShuttingDown
 	}
 	slot, err := s.slots.Acquire(ctx, user)
 	if err != nil {
 		s.active.Done()
-		s.metrics.handshake(f.endpoint(), s.writeError(w, r, err))
-		return
+		return err
 	}
 	// Register first, so every live event after the captured position is
 	// buffered while the snapshot and the replay are read.
@@ -175,7 +174,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, user string, f fe
 		sub.Close()
 		slot.Release()
 		s.active.Done()
-		return
+		return nil // the connection failed while being taken over: nothing can be written
 	}
 	s.metrics.handshake(f.endpoint(), http.StatusOK)
 	gauge := s.metrics.connections.WithLabelValues(f.endpoint())
@@ -184,13 +183,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, user string, f fe
 	last, err := ss.prime(out.context(), pos, resumeID(r))
 	if err != nil {
 		ss.finish(err)
-		return
+		return nil
 	}
 	if out.detached() {
 		go ss.live(last)
-		return
+		return nil
 	}
 	ss.live(last)
+	return nil
 }
 
 // resumeID returns the client's resume id: the Last-Event-ID header, else the

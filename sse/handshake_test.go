@@ -190,8 +190,9 @@ func TestMetricsGuard(t *testing.T) {
 	_, base := e.server(nil)
 	_, viewerTok := e.user(domain.RoleViewer, false)
 	_, adminTok := e.user(domain.RoleAdmin, false)
-	get := func(h http.Header) (*http.Response, string) {
-		req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	_, pendingTok := e.user(domain.RoleAdmin, true)
+	getPath := func(path string, h http.Header) (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		for k, v := range h {
 			req.Header[k] = v
 		}
@@ -201,6 +202,7 @@ func TestMetricsGuard(t *testing.T) {
 		resp.Body.Close()
 		return resp, string(body)
 	}
+	get := func(h http.Header) (*http.Response, string) { return getPath("/metrics", h) }
 	resp, _ := get(nil)
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	resp, _ = get(bearerHeader(viewerTok))
@@ -213,6 +215,16 @@ func TestMetricsGuard(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	resp, _ = get(bearerHeader("wrong-token"))
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	// The same guard as the api's: a pending password change shuts admins out.
+	resp, _ = get(bearerHeader(pendingTok))
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	resp, _ = getPath("/debug/pprof/", bearerHeader(pendingTok))
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	resp, _ = getPath("/debug/pprof/", nil)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	resp, body = getPath("/debug/pprof/", bearerHeader(adminTok))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "goroutine")
 }
 
 func TestHealth(t *testing.T) {

@@ -13,8 +13,10 @@
 //     client's stream (snapshot, resume replay, live frames).
 //   - sink.go: where a stream's bytes go; on HTTP/1.x the connection is
 //     taken over from net/http after the handshake to keep idle streams small.
-//   - server.go: routes, errors, CORS, health, metrics, the keepalive sweep,
-//     Run and Shutdown; metrics.go and id.go hold the series and stream ids.
+//   - server.go: routes, CORS, the keepalive sweep, Serve, Run and Shutdown;
+//     metrics.go and id.go hold the series and stream ids. What the api
+//     shares (errors and their statuses, request log, health, the /metrics
+//     and pprof guard, listener timeouts) is internal/web.
 //
 // Viewer-safe invariant (DOMAIN §13): viewers and admins receive exactly the
 // same frames; there is no per-connection role filter. Every family the
@@ -25,29 +27,25 @@
 package sse
 
 import (
-	"bufio"
 	"context"
-	"crypto/subtle"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/httperr"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // Server defaults.
@@ -86,6 +84,9 @@ type Server struct {
 	// MetricsToken, when set, is a bearer token that may read /metrics
 	// besides admins' JWTs (DECNET_METRICS_TOKEN, for a Prometheus scraper).
 	MetricsToken string
+	// Timeouts are Serve's listener limits; the zero value means
+	// web.StreamTimeouts.
+	Timeouts web.Timeouts
 
 	initOnce sync.Once
 	hub      *Hub
@@ -138,19 +139,17 @@ func (s *Server) init() {
 func (s *Server) Handler() http.Handler {
 	s.init()
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, s.logRequests, httperr.Recoverer(s.Log), s.cors)
-	r.Get("/healthz", s.handleHealthz)
-	r.Get("/readyz", s.handleReadyz)
-	r.Get("/metrics", s.guardMetrics(promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{})).ServeHTTP)
-	r.Mount("/debug/pprof", s.guardMetrics(http.HandlerFunc(pprofHandler)))
-	r.Get("/api/v1/topologies/{id}/events", s.handleTopologyEvents)
-	r.Get("/api/v1/stream", s.handleOverview)
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		httperr.JSON(w, http.StatusNotFound, map[string]string{"detail": "Not found"})
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		httperr.JSON(w, http.StatusMethodNotAllowed, map[string]string{"detail": "Method not allowed"})
-	})
+	r.Use(web.Middleware(s.Log)...)
+	r.Use(s.cors)
+	r.Get("/healthz", web.Healthz)
+	r.Get("/readyz", web.Readyz(append(web.DependencyChecks(s.DB, s.Redis),
+		web.Check{Name: "reader", Down: "starting", Probe: s.readerReady})...))
+	web.MountOps(r, web.OpsGuard(s.Tokens, s.DB, s.MetricsToken),
+		promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	r.Get("/api/v1/topologies/{id}/events", s.handshake(endpointTopology, s.handleTopologyEvents))
+	r.Get("/api/v1/stream", s.handshake(endpointOverview, s.handleOverview))
+	r.NotFound(web.NotFound)
+	r.MethodNotAllowed(web.MethodNotAllowed)
 	return r
 }
 
@@ -191,8 +190,9 @@ func (s *Server) keepalives(ctx context.Context) {
 }
 
 // Serve serves Handler on ln until Shutdown; it then returns
-// http.ErrServerClosed. Streams have no overall write timeout: each write
-// has its own deadline instead.
+// http.ErrServerClosed. Headers and the handshake are time-bounded
+// (Timeouts); a stream has no overall write timeout: each write has its own
+// deadline instead.
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
 	s.mu.Lock()
@@ -200,12 +200,11 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		return http.ErrServerClosed
 	}
-	s.httpSrv = &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	t := s.Timeouts
+	if t == (web.Timeouts{}) {
+		t = web.StreamTimeouts()
 	}
+	s.httpSrv = web.NewServer("", s.Handler(), t, s.Log)
 	srv := s.httpSrv
 	s.mu.Unlock()
 	return srv.Serve(ln)
@@ -286,109 +285,33 @@ func (s *Server) SlowClientDrops() int {
 	return int(s.metrics.drops.Load())
 }
 
-func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	httperr.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
+// errReaderStarting fails the "reader" readiness check until the shared
+// reader has its starting position.
+var errReaderStarting = errors.New("sse: reader starting")
 
-// handleReadyz checks Postgres and Redis, and that the shared reader has its
-// starting position.
-func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{"postgres": "ok", "redis": "ok", "reader": "ok"}
-	status := http.StatusOK
-	if err := s.DB.PingContext(ctx); err != nil {
-		checks["postgres"], status = "unreachable", http.StatusServiceUnavailable
-	}
-	if err := s.Redis.Ping(ctx).Err(); err != nil {
-		checks["redis"], status = "unreachable", http.StatusServiceUnavailable
-	}
+// readerReady is the "reader" readiness check.
+func (s *Server) readerReady(context.Context) error {
 	if !s.hub.Ready() {
-		checks["reader"], status = "starting", http.StatusServiceUnavailable
+		return errReaderStarting
 	}
-	httperr.JSON(w, status, checks)
+	return nil
 }
 
-// guardMetrics admits an admin's JWT, or the DECNET_METRICS_TOKEN bearer
-// when one is configured, to /metrics and /debug/pprof; anyone else gets 401
-// (403 for a non-admin user).
-func (s *Server) guardMetrics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := bearer(r)
-		if s.MetricsToken != "" && token != "" &&
-			subtle.ConstantTimeCompare([]byte(token), []byte(s.MetricsToken)) == 1 {
-			next.ServeHTTP(w, r)
-			return
-		}
-		u, err := s.authenticateJWT(r.Context(), token)
-		if err == nil && u.Role != domain.RoleAdmin {
-			err = domain.ErrForbidden
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// pprofHandler serves the runtime profiles (heap, goroutine, profile, ...)
-// for diagnosing memory per connection and CPU under load.
-func pprofHandler(w http.ResponseWriter, r *http.Request) {
-	switch name := strings.TrimPrefix(r.URL.Path, "/debug/pprof/"); name {
-	case "cmdline":
-		pprof.Cmdline(w, r)
-	case "profile":
-		pprof.Profile(w, r)
-	case "symbol":
-		pprof.Symbol(w, r)
-	case "trace":
-		pprof.Trace(w, r)
-	default:
-		if name == "" {
-			pprof.Index(w, r)
-			return
-		}
-		pprof.Handler(name).ServeHTTP(w, r)
-	}
-}
-
-// httpError is an error with its own status, for what the domain vocabulary
-// has no code for (503 while starting or draining).
-type httpError struct {
-	status int
-	detail string
-}
-
-func (e *httpError) Error() string { return e.detail }
-
+// Handshake refusals while the process cannot stream (503 with Retry-After).
 var (
-	errShuttingDown = &httpError{status: http.StatusServiceUnavailable, detail: "Server shutting down"}
-	errNotReady     = &httpError{status: http.StatusServiceUnavailable, detail: "Event stream unavailable"}
+	errShuttingDown = domain.Errorf(domain.EUnavailable, "Server shutting down")
+	errNotReady     = domain.Errorf(domain.EUnavailable, "Event stream unavailable")
 )
 
-// errorStatus returns the status and operator-safe detail of err.
-func errorStatus(err error) (int, string) {
-	var he *httpError
-	if errors.As(err, &he) {
-		return he.status, he.detail
+// handshake adapts an SSE endpoint: a failed handshake leaves through the
+// edge's error writer and is counted by its status (an opened stream counts
+// its 200 in serve).
+func (s *Server) handshake(endpoint string, h web.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.metrics.handshake(endpoint, web.Error(w, r, err))
+		}
 	}
-	return httperr.Status(err), domain.ErrorMessage(err)
-}
-
-// writeError writes err as {"detail": ...}. Internal errors are logged once
-// here and shown as a generic message.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) int {
-	status, detail := errorStatus(err)
-	if status == http.StatusInternalServerError {
-		s.Log.ErrorContext(r.Context(), "internal error", "err", err, "path", r.URL.Path,
-			"request_id", middleware.GetReqID(r.Context()))
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-	}
-	httperr.JSON(w, status, map[string]string{"detail": detail})
-	return status
 }
 
 // cors answers the origins in AllowedOrigins (the dashboard may be served
@@ -414,60 +337,6 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-
-// statusWriter remembers the status for the request log. It unwraps, so
-// http.ResponseController reaches the connection for flushes and deadlines.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Hijack records a taken-over stream as a 200 (see openSink).
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return nc, brw, err
-}
-
-// logRequests logs one line per request when it ends (for a stream, when the
-// stream ends). Query strings are never logged: they carry tickets.
-func (s *Server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		attrs := []slog.Attr{
-			slog.String("request_id", middleware.GetReqID(r.Context())),
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.Duration("elapsed", time.Since(start)),
-		}
-		if id := chi.URLParam(r, "id"); id != "" {
-			attrs = append(attrs, slog.String("topology_id", id))
-		}
-		s.Log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
-	})
-}
-
-// bearer extracts the request's bearer token (never from the query).
-func bearer(r *http.Request) string { return auth.BearerToken(r) }
 
 // authenticateJWT resolves an access token the way the api does: signature
 // and claims, then the user row, the logout denylist and tokens_valid_from

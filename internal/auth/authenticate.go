@@ -2,8 +2,6 @@ package auth
 
 import (
 	"context"
-	"net/http"
-	"strings"
 
 	"github.com/decnet/mazenet/internal/domain"
 )
@@ -34,14 +32,4 @@ func Authenticate(ctx context.Context, tokens *Tokens, users UserStore, token st
 		return nil, c, domain.ErrUnauthorized
 	}
 	return u, c, nil
-}
-
-// BearerToken extracts the token of an `Authorization: Bearer` header.
-// Tokens are never read from query parameters (DOMAIN §11.3).
-func BearerToken(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
 }

@@ -9,8 +9,8 @@ import (
 	"fmt"
 )
 
-// Code is the small error vocabulary every layer speaks. The HTTP layer maps
-// each code to exactly one status (api/errors.go); nothing else picks statuses.
+// Code is the small error vocabulary every layer speaks. The HTTP edge maps
+// each code to exactly one status (internal/web); nothing else picks statuses.
 type Code string
 
 // The error codes. Internal errors are logged once and never shown verbatim.
@@ -24,19 +24,37 @@ const (
 	EUnprocessable Code = "unprocessable" // 422: well-formed but semantically wrong
 	ERateLimited   Code = "rate_limited"  // 429
 	EInternal      Code = "internal"      // 500
+	// EUnavailable is a dependency that cannot serve right now, or a process
+	// that is starting or draining: the client should retry (503 with
+	// Retry-After). Errors of the PostgreSQL and Redis drivers are not turned
+	// into it by hand: the HTTP edge recognises them (web.Unavailable).
+	EUnavailable Code = "unavailable" // 503
 )
 
 // Error is a domain error: a code plus a message that is safe to show to the
 // operator. Fields carries optional extra JSON keys for the error body (for
-// example "expected"/"current" on a version conflict).
+// example "expected"/"current" on a version conflict). Err is the optional
+// cause: it is never shown, but it is logged and it stays visible to
+// errors.Is and errors.As, so an internal error caused by a dependency outage
+// is still recognised as one.
 type Error struct {
 	Code    Code
 	Message string
 	Fields  map[string]any
+	Err     error
 }
 
-// Error implements the error interface.
-func (e *Error) Error() string { return e.Message }
+// Error implements the error interface: the message, then the cause if any
+// (for logs; clients see only ErrorMessage).
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf builds an *Error with a formatted message.
 func Errorf(code Code, format string, args ...any) *Error {
