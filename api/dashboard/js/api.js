@@ -1,16 +1,14 @@
-// mazenet dashboard: the session token and the REST client.
+// mazenet dashboard: the REST client.
+import { API } from './config.js';
+import { session } from './session.js';
 
-import { API, TOKEN_KEY } from './config.js';
+export { session };
 
 // hooks are set by the shell: what a 401 or a forced password change does.
 export const hooks = { sessionEnded() {}, forcePasswordChange() {} };
 
-export const session = {
-  get token() { try { return sessionStorage.getItem(TOKEN_KEY) || ''; } catch (e) { return ''; } },
-  set(t) { try { sessionStorage.setItem(TOKEN_KEY, t); } catch (e) { /* private mode: memory only */ } },
-  clear() { try { sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* ignore */ } },
-};
-
+// ApiError is a refused or failed request: status 0 means the API could not
+// be reached; body is the decoded JSON error ({detail, field?, issues?, ...}).
 export class ApiError extends Error {
   constructor(status, detail, body) {
     super(detail);
@@ -18,6 +16,9 @@ export class ApiError extends Error {
     this.detail = detail;
     this.body = body || {};
   }
+
+  // field is the request field the API blamed (422 {detail, field}).
+  get field() { return typeof this.body.field === 'string' ? this.body.field : ''; }
 }
 
 // api sends one request with the bearer token and returns the decoded body,
@@ -46,7 +47,7 @@ export async function api(method, path, body, opts) {
     (data && data.detail != null ? JSON.stringify(data.detail) : `HTTP ${res.status} ${res.statusText || ''}`.trim());
   const err = new ApiError(res.status, detail, data);
   if (!opts.noAuth && !opts.keepSession) {
-    if (res.status === 401 && tok) hooks.sessionEnded('Your session has ended; please sign in again.');
+    if (res.status === 401 && tok) hooks.sessionEnded('Your session has ended; please sign in again.', tok);
     else if (res.status === 403 && /password change required/i.test(detail)) hooks.forcePasswordChange();
   }
   throw err;

@@ -1,5 +1,4 @@
 // mazenet dashboard: formatting of times, states and op payloads.
-
 import { h } from './dom.js';
 
 export function toDate(v) {
@@ -32,41 +31,55 @@ export function fmtDur(ms) {
   if (ms < 60000) return `${(ms / 1000).toFixed(1)} s`;
   return `${Math.round(ms / 60000)} min`;
 }
+export const plural = (n, one, many) => `${n} ${n === 1 ? one : (many || one + 's')}`;
+export const statusText = (st) => String(st || 'unknown').replace('_', ' ');
 
 export function badge(status, extra) {
-  return h('span', { class: `badge st-${status || 'unknown'}`, dataset: { status: status || '' }, ...(extra || {}) },
-    String(status || 'unknown').replace('_', ' '));
+  return h('span', { class: `badge st-${status || 'unknown'}`, dataset: { status: status || '' }, ...(extra || {}) }, statusText(status));
 }
 export function mstate(state) {
   return h('span', { class: `mstate ms-${state}`, dataset: { state } }, state);
 }
 
-// A one-line human summary of an op's payload.
+const OP_LABELS = {
+  add_lan: 'add LAN', remove_lan: 'remove LAN', update_lan: 'update LAN',
+  add_decky: 'add decky', attach_decky: 'attach decky', detach_decky: 'detach decky',
+  remove_decky: 'remove decky', update_decky: 'update decky',
+};
+export const opLabel = (op) => OP_LABELS[op] || op || '?';
+
+const moved = (o) => (o.x != null || o.y != null ? `moved to ${Math.round(o.x ?? 0)}, ${Math.round(o.y ?? 0)}` : '');
+const join = (parts) => parts.filter(Boolean).join(' · ');
+
+// summarize is a short human line for an op's payload.
 export function summarize(op, p) {
   p = p || {};
-  const xy = (o) => (o.x != null || o.y != null ? ` @${o.x ?? '·'},${o.y ?? '·'}` : '');
-  const svc = (a) => (Array.isArray(a) ? `[${a.join(', ')}]` : '');
+  const svc = (a) => (Array.isArray(a) ? (a.length ? a.join(', ') : 'no services') : '');
   switch (op) {
     case 'add_lan':
-      return `${p.name || '?'} ${p.subnet || '(auto subnet)'}${p.is_dmz === true ? ' · DMZ' : ''}${xy(p)}`;
+      return join([`${p.name || '?'} ${p.subnet || '(next free /24)'}`, p.is_dmz === true ? 'DMZ' : '', moved(p)]);
     case 'remove_lan': return `${p.name || '?'}`;
     case 'update_lan': {
-      const parts = Object.entries(p.patch || {}).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-      return `${p.name || '?'}${parts.length ? ' · ' + parts.join(' ') : ''}${xy(p)}`;
+      const pt = p.patch || {};
+      const parts = [];
+      if (pt.name != null) parts.push(`rename to ${pt.name}`);
+      if (pt.subnet != null) parts.push(`subnet ${pt.subnet}`);
+      if (pt.is_dmz != null) parts.push(pt.is_dmz ? 'make DMZ' : 'not DMZ');
+      return join([p.name || '?', ...parts, moved({ x: p.x ?? pt.x, y: p.y ?? pt.y })]);
     }
     case 'add_decky':
-      return `${p.name || '?'} → ${p.lan || '?'}${p.ip ? ' ' + p.ip : ''} ${svc(p.services || [])}` +
-        `${p.archetype ? ' · ' + p.archetype : ''}${p.forwards_l3 === true ? ' · L3' : ''}`;
+      return join([`${p.name || '?'} on ${p.lan || '?'}${p.ip ? ' at ' + p.ip : ''}`, svc(p.services || []),
+        p.archetype || '', p.forwards_l3 === true ? 'forwards L3' : '', moved(p)]);
     case 'attach_decky':
-      return `${p.decky || '?'} ⇄ ${p.lan || '?'}${p.ip ? ' ' + p.ip : ''}${p.forwards_l3 === true ? ' · L3' : ''}`;
-    case 'detach_decky': return `${p.decky || '?'} ✕ ${p.lan || '?'}`;
+      return join([`${p.decky || '?'} to ${p.lan || '?'}${p.ip ? ' at ' + p.ip : ''}`, p.forwards_l3 === true ? 'forwards L3' : '']);
+    case 'detach_decky': return `${p.decky || '?'} from ${p.lan || '?'}`;
     case 'remove_decky': return `${p.decky || '?'}`;
     case 'update_decky': {
       const parts = [];
-      if (Array.isArray(p.services)) parts.push(`services=${svc(p.services)}`);
-      for (const [k, v] of Object.entries(p.patch || {})) parts.push(`${k}=${JSON.stringify(v)}`);
+      if (Array.isArray(p.services)) parts.push(`services: ${svc(p.services)}`);
+      for (const [k, v] of Object.entries(p.patch || {})) parts.push(`${k} = ${typeof v === 'string' ? v : JSON.stringify(v)}`);
       if (p.force === true) parts.push('force');
-      return `${p.decky || '?'}${parts.length ? ' · ' + parts.join(' ') : ''}${xy(p)}`;
+      return join([p.decky || '?', ...parts, moved(p)]);
     }
     default: return JSON.stringify(p);
   }

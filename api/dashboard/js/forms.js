@@ -1,11 +1,32 @@
-// mazenet dashboard: the side panel's mutation forms.
-
+// mazenet dashboard: the side panel's mutation forms and the outcome of
+// every mutation queued from them.
+//
+// Input that can never be valid (CIDR and IP syntax, an IP outside its
+// LAN) is refused next to its field before anything is sent; the API's own
+// 422 {detail, field} lands on the same field. What was sent is followed to
+// its end in the outcome list under the form: queued, applying, applied —
+// or failed, with the reason in plain words.
 import { LIVE } from './config.js';
-import { $, append, clear, h } from './dom.js';
-import { shortId, summarize } from './format.js';
+import { append, clear, h } from './dom.js';
+import { opLabel, summarize } from './format.js';
 import { lifecycle } from './lifecycle.js';
-import { OPS } from './ops.js';
+import { OPS, fieldKey } from './ops.js';
 import { state } from './state.js';
+import { hub } from './hub.js';
+import { outcomes } from './mutations.js';
+import { explainFailure, stripIds } from './explain.js';
+import { checkCIDR, checkIP, inSubnet } from './validate.js';
+
+const OUTCOMES_MAX = 6;
+
+// FieldError is a problem with one field of the form.
+class FieldError extends Error {
+  constructor(key, message) { super(message); this.key = key; }
+}
+
+const STATE_TEXT = {
+  sending: 'sending', pending: 'queued', applying: 'applying', applied: 'applied', failed: 'failed', refused: 'not queued',
+};
 
 export class FormMethods {
   // ---------------------------------------------------------- side panel
@@ -13,32 +34,57 @@ export class FormMethods {
     if (!this.view) return;
     const el = clear(this.formCard);
     this.opSelect = null;
+    this.fieldsetEl = null;
     if (!state.isAdmin) {
-      append(el, h('div', { class: 'card-head' }, h('h3', { text: 'Mutations' })),
+      append(el, h('div', { class: 'card-head' }, h('h2', { class: 'card-title', text: 'Mutations' })),
         h('p', { class: 'hint readonly-note', text: 'Read-only: viewers watch the topology change live but cannot queue mutations.' }));
+    } else if (this.deleted) {
+      append(el, h('div', { class: 'card-head' }, h('h2', { class: 'card-title', text: 'Mutate' })),
+        h('p', { class: 'hint', id: 'mutate-closed', text: 'This topology no longer exists.' }));
     } else if (!LIVE.includes(this.status)) {
       const msg = this.status === 'pending' ? 'The mutation queue opens once the topology is deployed (active or degraded).'
         : `The mutation queue is closed while the topology is ${String(this.status).replace('_', ' ')}; it only accepts mutations when active or degraded.`;
-      append(el, h('div', { class: 'card-head' }, h('h3', { text: 'Mutate' })), h('p', { class: 'hint', id: 'mutate-closed', text: msg }),
-        this.status === 'pending' ? h('div', { class: 'quick' }, h('button', { class: 'btn btn-sm btn-primary', type: 'button', text: 'Deploy now',
-          onclick: () => lifecycle('deploy', this.view.topology, () => { this.refetchView(); this.refetchStatusEvents(); }) })) : null);
+      append(el, h('div', { class: 'card-head' }, h('h2', { class: 'card-title', text: 'Mutate' })), h('p', { class: 'hint', id: 'mutate-closed', text: msg }),
+        this.status === 'pending' ? h('div', { class: 'quick' }, h('button', { class: 'btn btn-sm btn-primary act-deploy-side', type: 'button', text: 'Deploy now',
+          onclick: () => lifecycle('deploy', this.view.topology, (a) => { if (a !== 'error') this.expectStatus(); this.refetchView(); this.refetchStatusEvents(); }) })) : null);
     } else {
       this.opSelect = h('select', { id: 'op-select', 'aria-label': 'Operation' },
         Object.entries(OPS).map(([k, o]) => h('option', { value: k, text: `${o.label}  (${k})` })));
       this.opSelect.value = this.op;
       this.opSelect.addEventListener('change', () => { this.op = this.opSelect.value; this.buildForm(); });
       this.formHost = h('div', { class: 'op-host' });
-      append(el, h('div', { class: 'card-head' }, h('h3', { text: 'Mutate' }),
+      this.offlineEl = h('p', { class: 'form-msg warn', id: 'mutate-offline', role: 'status', hidden: true });
+      this.fieldsetEl = h('fieldset', { class: 'mutate-fields', id: 'mutate-fields' },
+        h('legend', { class: 'sr-only', text: 'Queue a mutation' }), this.opSelect, this.formHost);
+      append(el, h('div', { class: 'card-head' }, h('h2', { class: 'card-title', text: 'Mutate' }),
         h('span', { class: 'chip mono', title: 'expected_version sent with the next mutation', id: 'cursor', text: `expects v${this.cursor}` })),
-      this.opSelect, this.formHost);
+      this.offlineEl, this.fieldsetEl);
       this.buildForm();
+      this.applyStreamGate();
     }
+    if (state.isAdmin) el.appendChild(this.outcomeEl);
     this.renderInflight();
     this.renderStatusEvents();
   }
 
+  // applyStreamGate disables the form, saying why, while live updates are
+  // down: a queued change's outcome could not be followed.
+  applyStreamGate() {
+    if (!this.fieldsetEl) return;
+    const live = hub.live;
+    this.fieldsetEl.disabled = !live;
+    this.offlineEl.hidden = live;
+    if (!live) {
+      const st = hub.state;
+      const why = st.kind === 'full' ? 'every live stream of your account is in use elsewhere'
+        : st.kind === 'offline' ? `live updates stopped${st.reason ? ` (${st.reason})` : ''}`
+          : st.kind === 'reconnecting' ? 'live updates are reconnecting' : 'live updates are connecting';
+      this.offlineEl.textContent = `Queueing is paused: ${why}. It resumes by itself once the stream is back, so that you can follow what you queue.`;
+    }
+  }
+
   updateCursorChip() {
-    const c = $('#cursor', this.formCard);
+    const c = this.formCard.querySelector('#cursor');
     if (c) c.textContent = `expects v${this.cursor}`;
   }
 
@@ -70,10 +116,11 @@ export class FormMethods {
     const op = this.op, spec = OPS[op];
     this.refreshers = [];
     const inputs = {};
-    const form = h('form', { id: 'op-form', class: `op-form op-${op}`, dataset: { op }, autocomplete: 'off' });
+    const errs = {};
+    const form = h('form', { id: 'op-form', class: `op-form op-${op}`, dataset: { op }, autocomplete: 'off', novalidate: true });
     const msg = h('div', { class: 'form-msg', id: 'op-msg', role: 'alert' });
     const deckyByName = (n) => this.view.deckies.find((d) => d.name === n);
-    const lanName = (id) => { const l = this.view.lans.find((x) => x.id === id); return l ? l.name : ''; };
+    const lanByName = (n) => this.view.lans.find((l) => l.name === n);
     const memberLans = (d) => (d ? this.view.edges.filter((e) => e.decky_uuid === d.uuid).map((e) => e.lan_id) : []);
     const homeOf = (d) => (d && this.layout ? this.layout.home.get(d.uuid) : null);
     const fillSelect = (sel, opts, keep) => {
@@ -84,34 +131,49 @@ export class FormMethods {
       if (opts.some((o) => o.value === cur)) sel.value = cur;
     };
     const onDeckyChange = [];
-    const row = [];
-    const flushRow = () => { if (row.length) { form.appendChild(h('div', { class: 'field-row' }, row.splice(0))); } };
 
     for (const f of spec.fields) {
       let ctl, wrap;
       const id = `f-${op}-${f.key}`;
-      const lbl = (extra) => h('span', null, f.label, f.required ? h('span', { class: 'req', text: ' *' }) : null, extra || null);
+      const errId = `${id}-error`;
+      const err = h('p', { class: 'field-error', id: errId, hidden: true });
+      errs[f.key] = err;
+      const lbl = (extra) => h('span', null, f.label, f.required ? h('span', { class: 'req', 'aria-hidden': 'true', text: ' *' }) : null, extra || null);
       switch (f.kind) {
         case 'text':
-        case 'number':
-          ctl = h('input', { id, name: f.key, type: f.kind === 'number' ? 'number' : 'text', step: f.kind === 'number' ? 'any' : null,
-            placeholder: f.placeholder || '', class: f.mono ? 'mono' : null, required: !!f.required, spellcheck: 'false', value: values[f.key] != null ? String(values[f.key]) : '' });
-          wrap = h('label', { class: `field${f.half ? ' half' : ''}`, for: id }, lbl(), ctl);
+        case 'cidr':
+        case 'ip':
+          ctl = h('input', { id, name: f.key, type: 'text', placeholder: f.placeholder || '', class: f.kind !== 'text' ? 'mono' : null,
+            required: !!f.required, 'aria-required': f.required ? 'true' : null, spellcheck: 'false', autocapitalize: 'off',
+            inputmode: f.kind === 'text' ? null : 'decimal', 'aria-describedby': errId, value: values[f.key] != null ? String(values[f.key]) : '' });
+          wrap = h('div', { class: 'field' }, h('label', { for: id }, lbl()), ctl, err);
+          if (f.unique) {
+            const warn = h('p', { class: 'field-warn', id: `${id}-warn`, hidden: true });
+            wrap.appendChild(warn);
+            const check = () => {
+              const v = ctl.value.trim();
+              const taken = v && (f.unique === 'lan' ? this.view.lans.some((l) => l.name === v) : this.view.deckies.some((d) => d.name === v));
+              warn.hidden = !taken;
+              warn.textContent = taken ? `A ${f.unique === 'lan' ? 'LAN' : 'decky'} named “${v}” already exists; this change would fail.` : '';
+            };
+            ctl.addEventListener('input', check);
+            this.refreshers.push(check);
+          }
           break;
         case 'check':
           ctl = h('input', { id, name: f.key, type: 'checkbox', checked: values[f.key] === true });
           wrap = h('label', { class: `check${f.warn ? ' check-warn' : ''}`, for: id }, ctl, h('span', { text: f.label }));
           break;
         case 'tri':
-          ctl = h('select', { id, name: f.key }, h('option', { value: '', text: 'unchanged' }), h('option', { value: 'true', text: 'true' }), h('option', { value: 'false', text: 'false' }));
-          wrap = h('label', { class: 'field', for: id }, lbl(), ctl);
+          ctl = h('select', { id, name: f.key, 'aria-describedby': errId }, h('option', { value: '', text: 'unchanged' }), h('option', { value: 'true', text: 'true' }), h('option', { value: 'false', text: 'false' }));
+          wrap = h('div', { class: 'field' }, h('label', { for: id }, lbl()), ctl, err);
           break;
         case 'json':
-          ctl = h('textarea', { id, name: f.key, rows: '3', class: 'mono', placeholder: f.placeholder || '{}', spellcheck: 'false' });
-          wrap = h('label', { class: 'field', for: id }, lbl(), ctl);
+          ctl = h('textarea', { id, name: f.key, rows: '3', class: 'mono', placeholder: f.placeholder || '{}', spellcheck: 'false', 'aria-describedby': errId });
+          wrap = h('div', { class: 'field' }, h('label', { for: id }, lbl()), ctl, err);
           break;
         case 'lan': {
-          ctl = h('select', { id, name: f.key, required: !!f.required });
+          ctl = h('select', { id, name: f.key, required: !!f.required, 'aria-describedby': errId });
           const refresh = (keep) => {
             let lans = this.view.lans;
             const d = inputs.decky ? deckyByName(inputs.decky.value) : null;
@@ -122,16 +184,16 @@ export class FormMethods {
           refresh(values[f.key]);
           this.refreshers.push(() => refresh());
           if (f.filter) onDeckyChange.push(() => refresh());
-          wrap = h('label', { class: 'field', for: id }, lbl(), ctl);
+          wrap = h('div', { class: 'field' }, h('label', { for: id }, lbl()), ctl, err);
           break;
         }
         case 'decky': {
-          ctl = h('select', { id, name: f.key, required: !!f.required });
+          ctl = h('select', { id, name: f.key, required: !!f.required, 'aria-describedby': errId });
           const refresh = (keep) => fillSelect(ctl, this.view.deckies.map((d) => ({ value: d.name, label: `${d.name}${d.ip ? ' — ' + d.ip : ''}` })), keep);
           refresh(values[f.key]);
           this.refreshers.push(() => refresh());
           ctl.addEventListener('change', () => onDeckyChange.forEach((fn) => fn()));
-          wrap = h('label', { class: 'field', for: id }, lbl(), ctl);
+          wrap = h('div', { class: 'field' }, h('label', { for: id }, lbl()), ctl, err);
           break;
         }
         case 'archetype': {
@@ -155,62 +217,126 @@ export class FormMethods {
           break;
         }
         case 'services': {
-          const ms = this.servicePicker(id);
+          const ms = this.servicePicker(id, errId);
           ctl = ms;
           if (f.fromDecky) {
-            const load = () => { const d = inputs.decky ? deckyByName(inputs.decky.value) : null; ms.set(d ? d.services || [] : []); ms.initial = d ? (d.services || []).slice() : []; };
+            const load = () => { const d = inputs.decky ? deckyByName(inputs.decky.value) : null; ms.set(d ? d.services || [] : []); };
             onDeckyChange.push(load);
             ms.reload = load;
           }
-          wrap = h('div', { class: 'field' }, h('span', { class: 'field-label' }, lbl(h('span', { class: 'dim', text: ' ' }, ms.countEl))), ms.el);
+          wrap = h('div', { class: 'field', role: 'group', 'aria-labelledby': `${id}-label` },
+            h('span', { class: 'field-label', id: `${id}-label` }, lbl(h('span', { class: 'dim', text: ' ' }, ms.countEl))), ms.el, err);
           break;
         }
       }
       inputs[f.key] = ctl;
-      if (f.half) { row.push(wrap); if (row.length === 2) flushRow(); } else { flushRow(); form.appendChild(wrap); }
+      if (ctl && ctl.addEventListener) ctl.addEventListener('input', () => showErr(f.key, ''));
+      form.appendChild(wrap);
     }
-    flushRow();
     if (inputs.services && inputs.services.reload) inputs.services.reload();
-    // Deckies whose pickers depend on the chosen decky.
     onDeckyChange.forEach((fn) => fn());
 
-    const submit = h('button', { id: 'op-submit', class: `btn ${spec.danger ? 'btn-danger' : 'btn-primary'}`, type: 'submit', text: `Queue ${op}` });
+    function showErr(key, text) {
+      const err = errs[key], ctl = inputs[key];
+      if (!err) return false;
+      err.hidden = !text;
+      err.textContent = text || '';
+      const el = ctl && (ctl.focusEl || ctl);
+      if (el && el.setAttribute) { if (text) el.setAttribute('aria-invalid', 'true'); else el.removeAttribute('aria-invalid'); }
+      return true;
+    }
+    const clearErrs = () => { for (const k of Object.keys(errs)) showErr(k, ''); msg.textContent = ''; msg.className = 'form-msg'; };
+    const focusField = (key) => { const c = inputs[key]; const el = c && (c.focusEl || c); if (el && el.focus) el.focus(); };
+
+    const submit = h('button', { id: 'op-submit', class: `btn ${spec.danger ? 'btn-danger' : 'btn-primary'}`, type: 'submit', text: `Queue ${opLabel(op)}` });
     append(form, h('p', { class: 'hint', text: spec.help }), msg, h('div', { class: 'form-actions' }, submit));
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
+      clearErrs();
       let payload;
-      try { payload = this.payloadFor(op, inputs, deckyByName, lanName); } catch (e) {
+      try {
+        payload = this.payloadFor(op, inputs, deckyByName);
+        this.checkPayload(op, payload, lanByName);
+      } catch (e) {
+        if (e instanceof FieldError && showErr(e.key, e.message)) { focusField(e.key); return; }
         msg.className = 'form-msg error';
         msg.textContent = e.message;
         return;
       }
-      msg.className = 'form-msg';
-      msg.textContent = 'Queueing…';
-      submit.disabled = true;
+      const line = this.addOutcome(op, payload);
       const res = await this.enqueue(op, payload);
-      submit.disabled = false;
       if (res.ok) {
-        msg.className = 'form-msg ok';
-        msg.textContent = `Queued ${op} ${summarize(op, payload)} · ${shortId(res.id)}`;
+        this.bindOutcome(line, res.id, op, payload);
         for (const f of spec.fields) {
-          if ((f.kind === 'text' || f.kind === 'number' || f.kind === 'json') && inputs[f.key]) inputs[f.key].value = '';
+          if ((f.kind === 'text' || f.kind === 'cidr' || f.kind === 'ip' || f.kind === 'json') && inputs[f.key]) inputs[f.key].value = '';
           if (f.kind === 'check' && inputs[f.key]) inputs[f.key].checked = false;
+          if (f.unique && inputs[f.key]) inputs[f.key].dispatchEvent(new Event('input'));
         }
-      } else {
-        msg.className = 'form-msg error';
-        msg.textContent = res.error;
+        return;
       }
+      this.setOutcome(line, 'refused', `Not queued: ${res.error}`);
+      const key = res.field ? fieldKey(op, res.field) : '';
+      if (key && form.isConnected && showErr(key, res.error)) focusField(key);
+      else if (form.isConnected) { msg.className = 'form-msg error'; msg.textContent = res.error; }
     });
     clear(this.formHost).appendChild(form);
   }
 
+  // checkPayload refuses, field by field, what no state could make valid.
+  checkPayload(op, p, lanByName) {
+    const subnet = op === 'update_lan' ? p.patch && p.patch.subnet : p.subnet;
+    if (subnet != null) {
+      const e = checkCIDR(subnet);
+      if (e) throw new FieldError('subnet', e);
+    }
+    if (p.ip != null) {
+      const e = checkIP(p.ip);
+      if (e) throw new FieldError('ip', e);
+      const lan = lanByName(p.lan);
+      if (lan && inSubnet(p.ip, lan.subnet) === false) {
+        throw new FieldError('ip', `${p.ip} is not inside LAN “${lan.name}” (${lan.subnet}); pick an address in that range or leave the IP empty.`);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------- outcomes
+  addOutcome(op, payload) {
+    const li = h('li', { class: 'outcome', dataset: { state: 'sending', op } });
+    this.setOutcome(li, 'sending', `Sending ${opLabel(op)} ${summarize(op, payload)}…`);
+    const list = this.outcomeList;
+    list.insertBefore(li, list.firstChild);
+    while (list.children.length > OUTCOMES_MAX) list.lastChild.remove();
+    this.outcomeEl.hidden = false;
+    return li;
+  }
+
+  setOutcome(li, st, text) {
+    li.dataset.state = st;
+    clear(li);
+    append(li, h('span', { class: `mstate ms-${st}`, text: STATE_TEXT[st] || st }), h('span', { class: 'outcome-text', text }));
+  }
+
+  // bindOutcome makes an outcome line follow mutation id to its end.
+  bindOutcome(li, id, op, payload) {
+    li.dataset.mutation = id;
+    const what = `${opLabel(op)} ${summarize(op, payload)}`;
+    outcomes.follow(this.id, id, { op, payload, topology: this.view ? this.view.topology.name : '' }, li, (e) => {
+      switch (e.state) {
+        case 'pending': this.setOutcome(li, 'pending', `Queued ${what}; waiting for a worker.`); break;
+        case 'applying': this.setOutcome(li, 'applying', `Applying ${what}…`); break;
+        case 'applied': this.setOutcome(li, 'applied', `Applied ${what}.`); break;
+        case 'failed': this.setOutcome(li, 'failed', `${explainFailure(op, payload, e.reason)}`); li.title = stripIds(e.reason); break;
+      }
+    });
+  }
+
   // servicePicker is a filterable multi-select of the service catalog.
-  servicePicker(id) {
+  servicePicker(id, errId) {
     const all = ((state.catalog && state.catalog.services) || []).slice();
     const chosen = new Set();
     const countEl = h('span', { class: 'svc-count' });
-    const filter = h('input', { class: 'svc-filter', type: 'search', placeholder: 'filter services…', 'aria-label': 'Filter services', id: id + '-filter' });
-    const grid = h('div', { class: 'svc-grid', id, role: 'group' });
+    const filter = h('input', { class: 'svc-filter', type: 'search', placeholder: 'filter services…', 'aria-label': 'Filter services', id: id + '-filter', 'aria-describedby': errId });
+    const grid = h('div', { class: 'svc-grid', id });
     const boxes = new Map();
     const update = () => { countEl.textContent = chosen.size ? `(${chosen.size} selected)` : '(none)'; };
     const draw = () => {
@@ -232,32 +358,26 @@ export class FormMethods {
     };
     filter.addEventListener('input', applyFilter);
     filter.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') ev.preventDefault(); });
-    const api_ = {
+    const picker = {
       el: h('div', { class: 'svc-picker' }, filter, grid),
+      focusEl: filter,
       countEl,
-      initial: null,
       get: () => { const order = all.concat([...chosen].filter((n) => !all.includes(n))); return order.filter((n) => chosen.has(n)); },
       set: (list) => { chosen.clear(); (list || []).forEach((n) => chosen.add(n)); draw(); update(); },
       value: '',
+      addEventListener: (type, fn) => filter.addEventListener(type, fn),
     };
     draw();
     update();
     if (!all.length) grid.appendChild(h('div', { class: 'hint', text: 'Service catalog unavailable.' }));
-    return api_;
+    return picker;
   }
 
   payloadFor(op, inp, deckyByName) {
     const str = (k) => (inp[k] ? inp[k].value.trim() : '');
-    const num = (k) => {
-      const v = str(k);
-      if (v === '') return undefined;
-      const n = Number(v);
-      if (!isFinite(n)) throw new Error(`${k} must be a number`);
-      return n;
-    };
     const chk = (k) => !!(inp[k] && inp[k].checked);
     const tri = (k) => (str(k) === '' ? undefined : str(k) === 'true');
-    const req = (k, label) => { const v = str(k); if (!v) throw new Error(`${label || k} is required`); return v; };
+    const req = (k, label) => { const v = str(k); if (!v) throw new FieldError(k, `${label} is required.`); return v; };
     const put = (o, k, v) => { if (v !== undefined && v !== '') o[k] = v; };
     const p = {};
     switch (op) {
@@ -265,7 +385,6 @@ export class FormMethods {
         p.name = req('name', 'Name');
         put(p, 'subnet', str('subnet'));
         if (chk('is_dmz')) p.is_dmz = true;
-        put(p, 'x', num('x')); put(p, 'y', num('y'));
         break;
       case 'remove_lan':
         p.name = req('name', 'LAN');
@@ -277,7 +396,6 @@ export class FormMethods {
         put(p, 'archetype', str('archetype'));
         put(p, 'ip', str('ip'));
         if (chk('forwards_l3')) p.forwards_l3 = true;
-        put(p, 'x', num('x')); put(p, 'y', num('y'));
         break;
       case 'attach_decky':
         p.decky = req('decky', 'Decky');
@@ -298,8 +416,9 @@ export class FormMethods {
         let patch = {};
         const raw = str('patch');
         if (raw) {
-          try { patch = JSON.parse(raw); } catch (e) { throw new Error(`Patch is not valid JSON: ${e.message}`); }
-          if (!patch || typeof patch !== 'object' || Array.isArray(patch)) throw new Error('Patch must be a JSON object');
+          try { patch = JSON.parse(raw); } catch (e) { throw new FieldError('patch', `The patch is not valid JSON: ${e.message}`); }
+          if (!patch || typeof patch !== 'object' || Array.isArray(patch)) throw new FieldError('patch', 'The patch must be a JSON object, e.g. {"service_config": {}}.');
+          for (const k of ['name', 'ips_by_lan']) if (k in patch) throw new FieldError('patch', `“${k}” cannot be patched: decky names and addresses are managed by the ops.`);
         }
         if (str('archetype')) patch.archetype = str('archetype');
         const fl = tri('forwards_l3');
@@ -308,9 +427,8 @@ export class FormMethods {
         const svcs = inp.services.get();
         const before = (d && d.services) || [];
         if (svcs.length !== before.length || svcs.some((x) => !before.includes(x))) p.services = svcs;
-        put(p, 'x', num('x')); put(p, 'y', num('y'));
         if (chk('force')) p.force = true;
-        if (!p.patch && !p.services && p.x === undefined && p.y === undefined) throw new Error('Nothing to change: edit services, archetype, forwards_l3, the patch or the position.');
+        if (!p.patch && !p.services) throw new Error('Nothing to change: edit the services, archetype, forwards L3 or the patch. (Move a decky by dragging it on the canvas.)');
         break;
       }
       case 'update_lan': {
@@ -321,8 +439,7 @@ export class FormMethods {
         const dmz = tri('is_dmz');
         if (dmz !== undefined) patch.is_dmz = dmz;
         if (Object.keys(patch).length) p.patch = patch;
-        put(p, 'x', num('x')); put(p, 'y', num('y'));
-        if (!p.patch && p.x === undefined && p.y === undefined) throw new Error('Nothing to change: set a new name, subnet, DMZ flag or position.');
+        if (!p.patch) throw new Error('Nothing to change: set a new name, subnet or DMZ flag. (Move a LAN by dragging it on the canvas.)');
         break;
       }
     }

@@ -1,14 +1,14 @@
-// mazenet dashboard: the topology list page.
-
+// mazenet dashboard: the topology list page. On a phone each row is drawn
+// as a card (the cells carry their column name in data-label).
 import { API, STATUSES } from './config.js';
 import { append, clear, debounce, h } from './dom.js';
-import { badge, fmtAgo, fmtFull, shortId, topicTopology } from './format.js';
+import { badge, fmtAgo, fmtFull, statusText } from './format.js';
 import { api } from './api.js';
-import { LiveStream, conn } from './stream.js';
+import { hub, topologyOf } from './hub.js';
 import { lifecycleButtons } from './lifecycle.js';
 import { state } from './state.js';
+import { stripIds } from './explain.js';
 
-// ------------------------------------------------------------ list page
 export class ListPage {
   constructor(root) {
     this.root = root;
@@ -17,22 +17,18 @@ export class ListPage {
     this.filter = '';
     this.data = [];
     this.total = 0;
-    this.live = new Map(); // id -> {status, in_flight}
     this.refetch = debounce(() => this.load(), 250);
     this.render();
     this.load();
-    this.stream = new LiveStream('/stream', {
-      state: () => conn.render(),
-      snapshot: (d) => this.onSnapshot(d),
+    this.unsub = hub.subscribe({
+      snapshot: () => this.onSnapshot(),
       event: (name, d) => this.onEvent(name, d),
     });
-    conn.attach(this.stream);
-    this.stream.start();
     this.clock = setInterval(() => this.renderRows(), 30000);
   }
 
   destroy() {
-    this.stream.stop();
+    this.unsub();
     this.refetch.cancel();
     clearInterval(this.clock);
   }
@@ -40,7 +36,7 @@ export class ListPage {
   render() {
     const filter = h('select', { id: 'status-filter', 'aria-label': 'Filter by status' },
       h('option', { value: '', text: 'All statuses' }),
-      STATUSES.map((st) => h('option', { value: st, text: st.replace('_', ' ') })));
+      STATUSES.map((st) => h('option', { value: st, text: statusText(st) })));
     filter.value = this.filter;
     filter.addEventListener('change', () => { this.filter = filter.value; this.offset = 0; this.load(); });
 
@@ -54,17 +50,18 @@ export class ListPage {
           h('button', { class: 'btn btn-ghost btn-sm', type: 'button', text: 'Refresh', onclick: () => this.load() }))),
       state.isAdmin ? this.createForm() : h('p', { class: 'hint readonly-note', text: 'Read-only access: you can watch topologies but not change them.' }),
       h('div', { class: 'card table-card' },
-        h('table', { class: 'table' },
+        h('table', { class: 'table table-cards' },
+          h('caption', { class: 'sr-only', text: 'Topologies, newest first' }),
           h('thead', null, h('tr', null,
-            h('th', { text: 'Name' }), h('th', { text: 'Status' }), h('th', { class: 'num', text: 'In flight' }),
-            h('th', { class: 'num', text: 'Version' }), h('th', { text: 'Mode' }), h('th', { text: 'Created' }),
-            h('th', { text: 'Status changed' }), h('th', { class: 'actions-col', text: '' }))),
+            h('th', { scope: 'col', text: 'Name' }), h('th', { scope: 'col', text: 'Status' }), h('th', { scope: 'col', class: 'num', text: 'In flight' }),
+            h('th', { scope: 'col', class: 'num', text: 'Version' }), h('th', { scope: 'col', text: 'Mode' }), h('th', { scope: 'col', text: 'Created' }),
+            h('th', { scope: 'col', text: 'Status changed' }), h('th', { scope: 'col', class: 'actions-col' }, h('span', { class: 'sr-only', text: 'Actions' })))),
           this.tbody),
         this.pager)));
   }
 
   createForm() {
-    const name = h('input', { id: 'create-name', name: 'name', placeholder: 'New topology name', maxlength: '64', required: true, autocomplete: 'off' });
+    const name = h('input', { id: 'create-name', name: 'name', placeholder: 'New topology name', maxlength: '64', required: true, autocomplete: 'off', 'aria-label': 'New topology name' });
     const btn = h('button', { id: 'create-submit', class: 'btn btn-primary', type: 'submit', text: 'Create blank topology' });
     const msg = h('div', { class: 'form-msg', id: 'create-msg', role: 'alert' });
     const form = h('form', { class: 'card create-card', id: 'create-form' },
@@ -76,7 +73,7 @@ export class ListPage {
       msg.textContent = '';
       msg.className = 'form-msg';
       const n = name.value.trim();
-      if (!n) return;
+      if (!n) { name.focus(); return; }
       btn.disabled = true;
       try {
         const t = await api('POST', API + '/topologies/blank', { name: n });
@@ -87,7 +84,8 @@ export class ListPage {
         await this.load();
       } catch (e) {
         msg.className = 'form-msg error';
-        msg.textContent = e.detail;
+        msg.textContent = stripIds(e.detail);
+        name.focus();
       } finally {
         btn.disabled = false;
       }
@@ -109,8 +107,7 @@ export class ListPage {
     this.renderRows();
   }
 
-  statusOf(t) { const l = this.live.get(t.id); return (l && l.status) || t.status; }
-  inFlightOf(t) { const l = this.live.get(t.id); return l ? l.in_flight : null; }
+  live(t) { return hub.overview ? hub.overview.get(t.id) : null; }
 
   renderRows() {
     if (!this.tbody || !this.tbody.isConnected) return;
@@ -120,24 +117,24 @@ export class ListPage {
       this.tbody.appendChild(h('tr', null, h('td', { colspan: '8', class: 'empty error', text: this.loadError })));
     } else if (!this.data.length) {
       this.tbody.appendChild(h('tr', null, h('td', { colspan: '8', class: 'empty',
-        text: this.filter ? `No ${this.filter.replace('_', ' ')} topologies.` : 'No topologies yet.' })));
+        text: this.filter ? `No ${statusText(this.filter)} topologies.` : 'No topologies yet.' })));
     }
     for (const t of this.data) {
-      const status = this.statusOf(t);
+      const l = this.live(t);
+      const status = (l && l.status) || t.status;
       const view = Object.assign({}, t, { status });
-      const inflight = this.inFlightOf(t);
-      const after = (a) => { if (a === 'delete') this.live.delete(t.id); this.load(); };
+      const inflight = l ? l.in_flight : null;
+      const after = () => this.load();
       this.tbody.appendChild(h('tr', { dataset: { topologyId: t.id, topologyName: t.name } },
-        h('td', null, h('a', { class: 't-name', href: `#/t/${t.id}`, text: t.name }),
-          h('div', { class: 'sub mono', text: shortId(t.id) })),
-        h('td', null, badge(status)),
-        h('td', { class: 'num' }, inflight ? h('span', { class: 'inflight-count', text: String(inflight) }) : h('span', { class: 'dim', text: inflight === 0 ? '0' : '·' })),
-        h('td', { class: 'num mono', text: `v${t.version}` }),
-        h('td', { class: 'dim', text: t.mode || 'unihost' }),
-        h('td', { class: 'dim', title: fmtFull(t.created_at), text: fmtAgo(t.created_at) }),
-        h('td', { class: 'dim', title: fmtFull(t.status_changed_at), text: fmtAgo(t.status_changed_at) }),
+        h('td', { class: 'cell-name', 'data-label': 'Name' }, h('a', { class: 't-name', href: `#/t/${t.id}`, text: t.name })),
+        h('td', { class: 'cell-status', 'data-label': 'Status' }, badge(status)),
+        h('td', { class: 'num', 'data-label': 'In flight' }, inflight ? h('span', { class: 'inflight-count', text: String(inflight) }) : h('span', { class: 'dim', text: inflight === 0 ? '0' : '·' })),
+        h('td', { class: 'num mono', 'data-label': 'Version', text: `v${t.version}` }),
+        h('td', { class: 'dim', 'data-label': 'Mode', text: t.mode || 'unihost' }),
+        h('td', { class: 'dim', 'data-label': 'Created', title: fmtFull(t.created_at), text: fmtAgo(t.created_at) }),
+        h('td', { class: 'dim', 'data-label': 'Status changed', title: fmtFull(t.status_changed_at), text: fmtAgo(t.status_changed_at) }),
         h('td', { class: 'actions' }, lifecycleButtons(view, after),
-          h('a', { class: 'btn btn-sm btn-ghost', href: `#/t/${t.id}`, text: 'Open' }))));
+          h('a', { class: 'btn btn-sm btn-ghost', href: `#/t/${t.id}`, text: 'Open', 'aria-label': `Open ${t.name}` }))));
     }
     clear(this.pager);
     if (this.total > this.limit) {
@@ -149,29 +146,20 @@ export class ListPage {
     }
   }
 
-  onSnapshot(d) {
-    this.live.clear();
-    let unknown = false;
+  onSnapshot() {
+    const ov = hub.overview;
+    if (!ov) return;
     const known = new Set(this.data.map((t) => t.id));
-    for (const t of d.topologies || []) {
-      const n = Array.isArray(t.in_flight) ? t.in_flight.length : Number(t.in_flight) || 0;
-      this.live.set(t.id, { status: t.status, in_flight: n });
-      if (!known.has(t.id)) unknown = true;
-    }
-    if (unknown || this.data.some((t) => !this.live.has(t.id))) this.refetch();
+    const unknown = [...ov.keys()].some((id) => !known.has(id) && (!this.filter || ov.get(id).status === this.filter));
+    if (unknown || this.data.some((t) => !ov.has(t.id))) this.refetch();
     this.renderRows();
   }
 
   onEvent(name, d) {
-    const tid = (d.payload && d.payload.topology_id) || topicTopology(d.topic);
+    const tid = topologyOf(d);
     if (!tid) return;
-    const cur = this.live.get(tid) || { status: null, in_flight: 0 };
-    if (name === 'status' && d.payload && d.payload.state) cur.status = d.payload.state;
-    if (name === 'mutation.enqueued') cur.in_flight = (cur.in_flight || 0) + 1;
-    if (name === 'mutation.applied' || name === 'mutation.failed') cur.in_flight = Math.max(0, (cur.in_flight || 0) - 1);
-    this.live.set(tid, cur);
     const row = this.data.find((t) => t.id === tid);
-    if (!row) { this.refetch(); return; }
+    if (!row) { if (name === 'status') this.refetch(); return; }
     if (name === 'status') this.refetch(); // status_changed_at and legal actions
     this.renderRows();
     if (name === 'status') {

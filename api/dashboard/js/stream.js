@@ -1,40 +1,48 @@
-// mazenet dashboard: live SSE streams and the connection indicator.
-
+// mazenet dashboard: one EventSource on an SSE path, kept open.
 import { API, EVENT_NAMES, REFUSALS, SSE_BASE } from './config.js';
-import { append, clear, h } from './dom.js';
 import { api } from './api.js';
+
+// slotCap reads the cap out of the SSE process's 429 detail,
+// "SSE connection limit (5) reached"; 0 when it is not there.
+function slotCap(detail) {
+  const m = /\((\d+)\)/.exec(detail || '');
+  return m ? Number(m[1]) : 0;
+}
 
 // LiveStream keeps one EventSource open on an SSE path. It never relies on
 // EventSource's own reconnect (the ticket in the URL is single use): on any
 // error it closes the source and reconnects itself with a fresh ticket and
-// the last event id seen, backing off with jitter. If the SSE server keeps
-// refusing the handshake with 401/429 (REFUSALS times in a row, which with
-// the backoff spans several seconds, longer than a closed stream takes to
-// give its slot back) it stops and says why.
+// the last event id seen, backing off with jitter.
 //
-// With replayFrom (e.g. "0-0") the first connection asks for the retained
-// history after that id, so a freshly opened page can show recent
-// activity; a trimmed history is expected then and is not a warning.
+// A handshake refused with 429 (every slot of the user's connection cap is
+// taken, by other browsers or devices) is not an error to give up on: the
+// stream says so (state "full", with the cap) and keeps asking every few
+// seconds, so it comes back by itself when a slot frees. Refusals with 401
+// (REFUSALS in a row), 403 or 404 stop it ("offline", with the reason) until
+// start() is called again.
 export class LiveStream {
-  constructor(path, handlers, replayFrom) {
+  constructor(path, handlers) {
     this.path = path;
     this.on = handlers;
-    this.replayFrom = replayFrom || '';
-    this.lastId = this.replayFrom;
-    this.synced = false; // a snapshot arrived at least once
+    this.lastId = '';
     this.es = null;
     this.timer = null;
     this.failures = 0; // consecutive failed attempts
-    this.refused = 0; // consecutive 401/429 answers to the handshake
+    this.refused = 0; // consecutive 401 answers to the handshake
+    this.full = 0; // consecutive 429 answers
     this.stopped = true;
     this.state = { kind: 'idle' };
   }
 
-  start() {
-    if (!this.synced) this.lastId = this.replayFrom;
+  // start connects; resumeFrom (an event id) asks for every event after it.
+  start(resumeFrom) {
+    if (resumeFrom) this.lastId = resumeFrom;
+    clearTimeout(this.timer);
+    if (this.es) { this.es.close(); this.es = null; }
     this.stopped = false;
     this.failures = 0;
     this.refused = 0;
+    this.full = 0;
     this.setState({ kind: 'connecting' });
     this.connect();
   }
@@ -66,6 +74,7 @@ export class LiveStream {
     } catch (e) {
       if (this.stopped) return;
       if (e.status === 401 || e.status === 403) { this.halt(e.detail); return; }
+      this.failures++;
       this.retry(`Ticket: ${e.detail}`);
       return;
     }
@@ -79,19 +88,18 @@ export class LiveStream {
       opened = true;
       this.failures = 0;
       this.refused = 0;
+      this.full = 0;
       let data = {};
       try { data = JSON.parse(ev.data); } catch (e) { /* keep {} */ }
-      const history = !this.synced && !!this.replayFrom;
-      this.synced = true;
-      this.setState({ kind: data.resume === 'incomplete' && !history ? 'incomplete' : 'live', resume: data.resume });
-      this.on.snapshot && this.on.snapshot(data, history);
+      this.setState({ kind: data.resume === 'incomplete' ? 'incomplete' : 'live', resume: data.resume || 'none', since: Date.now() });
+      if (this.on.snapshot) this.on.snapshot(data);
     });
     const frame = (name) => (ev) => {
       if (this.es !== es) return;
       if (ev.lastEventId) this.lastId = ev.lastEventId;
       let data = {};
       try { data = JSON.parse(ev.data); } catch (e) { /* keep {} */ }
-      this.on.event && this.on.event(name, data, ev.lastEventId);
+      if (this.on.event) this.on.event(name, data, ev.lastEventId || '');
     };
     for (const n of EVENT_NAMES) es.addEventListener(n, frame(n));
     es.addEventListener('message', frame('message'));
@@ -101,7 +109,7 @@ export class LiveStream {
         // The server's own `event: error` frame; it closes the stream next.
         let msg = 'Stream interrupted';
         try { msg = JSON.parse(ev.data).message || msg; } catch (e) { /* keep */ }
-        this.on.serverError && this.on.serverError(msg);
+        if (this.on.serverError) this.on.serverError(msg);
         return;
       }
       es.close();
@@ -119,7 +127,14 @@ export class LiveStream {
     if (opened) { this.retry('Connection lost'); return; }
     const probe = await this.probe();
     if (this.stopped) return;
-    if (probe.status === 401 || probe.status === 429) {
+    if (probe.status === 429) {
+      this.full++;
+      this.refused = 0;
+      this.waitForSlot(probe.detail);
+      return;
+    }
+    this.full = 0;
+    if (probe.status === 401) {
       this.refused++;
       if (this.refused >= REFUSALS) { this.halt(`${probe.detail} (HTTP ${probe.status})`); return; }
     } else if (probe.status === 403 || probe.status === 404) {
@@ -155,57 +170,32 @@ export class LiveStream {
     const n = Math.max(1, this.failures);
     const delay = Math.round(n === 1 ? 150 + Math.random() * 750
       : Math.min(15000, 1000 * Math.pow(2, n - 1)) * (0.5 + Math.random() * 0.5));
-    this.setState({ kind: 'reconnecting', reason, attempt: n, at: Date.now() + delay });
+    this.schedule({ kind: 'reconnecting', reason, attempt: n, at: Date.now() + delay }, delay);
+  }
+
+  // waitForSlot asks again every 2–10 s (jittered) while every slot is taken.
+  waitForSlot(detail) {
+    const delay = Math.round(Math.min(10000, 2000 * this.full) * (0.75 + Math.random() * 0.25));
+    this.schedule({ kind: 'full', reason: detail, cap: slotCap(detail), attempt: this.full, at: Date.now() + delay }, delay);
+  }
+
+  schedule(st, delay) {
+    this.setState(st);
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  // retryNow skips the wait of a pending retry.
+  retryNow() {
+    if (this.stopped || this.es) { if (this.stopped) this.start(); return; }
+    clearTimeout(this.timer);
+    this.connect();
   }
 
   halt(reason) {
     if (this.es) { this.es.close(); this.es = null; }
     clearTimeout(this.timer);
+    this.stopped = true;
     this.setState({ kind: 'offline', reason });
   }
 }
-
-// The connection indicator in the top bar shows the stream of the page.
-export const conn = {
-  stream: null,
-  el: null,
-  tick: null,
-  attach(stream) { this.stream = stream; this.render(); },
-  render() {
-    const el = this.el;
-    if (!el) return;
-    clearInterval(this.tick);
-    clear(el);
-    const st = this.stream ? this.stream.state : { kind: 'idle' };
-    el.dataset.state = st.kind;
-    const label = {
-      idle: 'not connected', connecting: 'connecting…', live: 'live',
-      incomplete: 'resumed · incomplete', reconnecting: 'reconnecting', offline: 'offline',
-    }[st.kind] || st.kind;
-    const tips = {
-      live: 'Receiving live events.',
-      incomplete: 'Reconnected, but some events were trimmed while away; the view was reloaded from the snapshot.',
-      connecting: 'Opening the live event stream.',
-    };
-    el.title = st.reason ? `${label}: ${st.reason}` : (tips[st.kind] || '');
-    const text = h('span', { class: 'conn-text', text: label });
-    append(el, h('span', { class: 'conn-dot' }), text);
-    if (st.kind === 'reconnecting') {
-      const upd = () => {
-        const left = Math.max(0, Math.ceil((st.at - Date.now()) / 1000));
-        text.textContent = `reconnecting${left ? ' in ' + left + 's' : '…'} (#${st.attempt})`;
-      };
-      upd();
-      this.tick = setInterval(upd, 500);
-    }
-    if (st.kind === 'reconnecting' && st.reason && st.reason !== 'Connection lost') {
-      el.appendChild(h('span', { class: 'conn-reason', text: st.reason }));
-    }
-    if (st.kind === 'offline') {
-      append(el, h('span', { class: 'conn-reason', text: st.reason || '' }),
-        h('button', { class: 'btn btn-xs', type: 'button', text: 'Retry', onclick: () => this.stream && this.stream.start() }));
-    }
-  },
-};
