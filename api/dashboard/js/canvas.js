@@ -11,6 +11,7 @@ import { FONT, L, MAX_SCALE, MIN_SCALE, fitText, freeSpot, isNum, labelSpot, lay
 
 const MARGIN = 24;
 const DRAG_SLOP = 5;
+const HOLD_MS = 400; // a finger resting this long on a box picks it up
 
 export class CanvasMethods {
   // canvasSize is the drawing area's width and the height it should have.
@@ -201,6 +202,8 @@ export class CanvasMethods {
       if (!gesture) return;
       const gst = gesture;
       gesture = null;
+      clearTimeout(gst.hold);
+      if (gst.kind === 'move' && !gst.moved) gst.el.classList.remove('lifted');
       svg.classList.remove('panning', 'dragging');
       if (gst.kind === 'move' && gst.moved) {
         gst.el.classList.remove('lifted');
@@ -222,10 +225,23 @@ export class CanvasMethods {
       }
       if (pointers.size > 2) return;
       const node = nodeOf(ev.target);
+      const pan = { kind: 'pan', id: ev.pointerId, x: ev.clientX, y: ev.clientY, vb: Object.assign({}, this.vb), moved: false };
       if (node && this.canMove && node.dataset.kind) {
-        gesture = { kind: 'move', el: node, id: ev.pointerId, x: ev.clientX, y: ev.clientY, moved: false, nodeKind: node.dataset.kind };
+        const move = { kind: 'move', el: node, id: ev.pointerId, x: ev.clientX, y: ev.clientY, moved: false, nodeKind: node.dataset.kind };
+        if (ev.pointerType === 'touch') {
+          // A finger pans; it moves a box only after resting on it a moment.
+          gesture = pan;
+          pan.hold = setTimeout(() => {
+            if (gesture !== pan || pan.moved) return;
+            gesture = move;
+            node.classList.add('lifted');
+            if (navigator.vibrate) navigator.vibrate(15);
+          }, HOLD_MS);
+        } else {
+          gesture = move;
+        }
       } else {
-        gesture = { kind: 'pan', id: ev.pointerId, x: ev.clientX, y: ev.clientY, vb: Object.assign({}, this.vb), moved: false };
+        gesture = pan;
       }
     });
     svg.addEventListener('pointermove', (ev) => {
@@ -246,6 +262,7 @@ export class CanvasMethods {
       const dx = ev.clientX - gesture.x, dy = ev.clientY - gesture.y;
       if (!gesture.moved) {
         if (Math.hypot(dx, dy) < DRAG_SLOP) return;
+        clearTimeout(gesture.hold);
         gesture.moved = true;
         try { svg.setPointerCapture(ev.pointerId); } catch (e) { /* gone */ }
         if (gesture.kind === 'pan') svg.classList.add('panning');

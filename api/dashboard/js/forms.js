@@ -263,16 +263,23 @@ export class FormMethods {
         msg.textContent = e.message;
         return;
       }
+      // Clear what was typed at once, so the next change can be typed while
+      // this one is on its way; a refusal puts it back.
+      const typed = new Map();
+      for (const f of spec.fields) {
+        const c = inputs[f.key];
+        if ((f.kind === 'text' || f.kind === 'cidr' || f.kind === 'ip' || f.kind === 'json') && c) { typed.set(c, c.value); c.value = ''; }
+        if (f.kind === 'check' && c && c.checked) { typed.set(c, true); c.checked = false; }
+        if (f.unique && c) c.dispatchEvent(new Event('input'));
+      }
       const line = this.addOutcome(op, payload);
       const res = await this.enqueue(op, payload);
       if (res.ok) {
         this.bindOutcome(line, res.id, op, payload);
-        for (const f of spec.fields) {
-          if ((f.kind === 'text' || f.kind === 'cidr' || f.kind === 'ip' || f.kind === 'json') && inputs[f.key]) inputs[f.key].value = '';
-          if (f.kind === 'check' && inputs[f.key]) inputs[f.key].checked = false;
-          if (f.unique && inputs[f.key]) inputs[f.key].dispatchEvent(new Event('input'));
-        }
         return;
+      }
+      for (const [c, v] of typed) {
+        if (c.type === 'checkbox') { if (!c.checked) c.checked = true; } else if (c.value === '') c.value = v;
       }
       this.setOutcome(line, 'refused', `Not queued: ${res.error}`);
       const key = res.field ? fieldKey(op, res.field) : '';

@@ -50,6 +50,13 @@ export class MutationBook {
     for (const k of ['op', 'payload', 'requested_at', 'seq', 'topology_id']) {
       if (cur[k] == null && row[k] != null) { cur[k] = row[k]; changed = true; }
     }
+    // A row of the API's list (it has a seq) carries the server's times;
+    // a 202 or an event only guessed them.
+    if (row.seq != null) {
+      for (const k of ['requested_at', 'applied_at']) {
+        if (row[k] != null && String(row[k]) !== String(cur[k])) { cur[k] = row[k]; changed = true; }
+      }
+    }
     if (row.state && rank(row.state) > rank(cur.state)) { cur.state = row.state; changed = true; }
     if (!isOpen(cur.state) && row.state === cur.state) {
       for (const k of ['applied_at', 'reason']) {

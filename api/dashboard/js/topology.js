@@ -69,6 +69,18 @@ export class TopologyPage {
   get canMove() { return this.canMutate && hub.live; }
 
   async start() {
+    // Listen first, so nothing that happens while the page loads is missed:
+    // what arrives before the data is held and applied right after it.
+    const early = [];
+    const when = (fn) => (...args) => { if (this.ready) fn(...args); else early.push(() => fn(...args)); };
+    this.wasLive = null; // the first state report redraws what depends on it
+    this.unsub = hub.subscribe({
+      state: when((st) => this.onStreamState(st)),
+      snapshot: when((d, meta) => this.onSnapshot(d, meta)),
+      event: when((name, d, id) => this.onEvent(name, d, id)),
+      serverError: when((msg) => this.feedSystem(`Server: ${msg}`, 'error')),
+      note: (kind, data) => { if (kind === 'deleted' && data.id === this.id) this.checkExists(); },
+    });
     // The forms need the catalogs: load them alongside the view and build
     // the side panel once, so nothing typed is ever lost to a late rebuild.
     const catalog = state.loadCatalog();
@@ -79,15 +91,9 @@ export class TopologyPage {
     await Promise.all([this.loadMutations(), this.loadStatusEvents()]);
     if (this.destroyed) return;
     this.feedHistory();
-    this.wasLive = null; // the first state report redraws what depends on it
-    this.unsub = hub.subscribe({
-      state: (st) => this.onStreamState(st),
-      snapshot: (d, meta) => this.onSnapshot(d, meta),
-      event: (name, d, id) => this.onEvent(name, d, id),
-      serverError: (msg) => this.feedSystem(`Server: ${msg}`, 'error'),
-      note: (kind, data) => { if (kind === 'deleted' && data.id === this.id) this.checkExists(); },
-    });
     if (hub.live) this.feedSystem('Live · events below are new', 'ok');
+    this.ready = true;
+    for (const fn of early) fn();
     this.clock = setInterval(() => this.renderInflight(), 5000);
     // Deleting a topology writes no event: look for it now and then while
     // it could be deleted (pending, failed, torn down), and whenever the
