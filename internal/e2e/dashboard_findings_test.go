@@ -639,7 +639,7 @@ func TestDashboardHealIssuesInPlainWords(t *testing.T) {
 	require.Eventually(t, func() bool { return st.status(t, tid) == "degraded" }, 20*time.Second, 20*time.Millisecond)
 	b := newDashBrowser(t, bin)
 	b.open(st, "#/t/"+tid)
-	b.waitFor("Re-check offered", exists(".topo-actions .act-heal")+` && `+exists("#banner-degraded"), 15*time.Second)
+	b.waitFor("Re-check offered", exists("#banner-degraded .act-heal-banner"), 15*time.Second)
 	b.waitFor("the reason in the banner", `document.querySelector('#banner-degraded').textContent.includes('A LAN named “dmz” already exists')`, 10*time.Second)
 	require.True(t, dashEval[bool](b, `(() => {
 		const orig = window.fetch;
@@ -658,7 +658,7 @@ func TestDashboardHealIssuesInPlainWords(t *testing.T) {
 		};
 		return true;
 	})()`))
-	b.click(".topo-actions .act-heal")
+	b.click("#banner-degraded .act-heal-banner")
 	b.waitFor("issues dialog", exists("#issues-list"), 10*time.Second)
 	items := dashEval[[]string](b, `[...document.querySelectorAll('#issues-list li span:first-child')].map((e) => e.textContent)`)
 	require.Equal(t, []string{
@@ -691,7 +691,7 @@ func TestDashboardHeal(t *testing.T) {
 	require.Eventually(t, func() bool { return st.status(t, tid) == "degraded" }, 20*time.Second, 20*time.Millisecond)
 	b := newDashBrowser(t, bin)
 	b.open(st, "#/t/"+tid)
-	b.click(".topo-actions .act-heal")
+	b.click("#banner-degraded .act-heal-banner")
 	b.waitFor("active again", exists(`#topo-status[data-status="active"]`), 20*time.Second)
 	b.waitFor("healed in the feed", `[...document.querySelectorAll('#feed .feed-item[data-event="status"] .reason')].some((e) => e.textContent.includes('valid and healthy again'))`, 10*time.Second)
 	require.Equal(t, int64(0), dashEval[int64](b, `document.querySelectorAll('#banner-degraded, #banner-status').length`))

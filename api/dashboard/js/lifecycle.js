@@ -80,12 +80,13 @@ export async function lifecycle(action, t, after) {
   }
 }
 
-// lifecycleButtons are the actions an admin may take in status t.status.
-export function lifecycleButtons(t, after, size) {
+// lifecycleButtons are the actions an admin may take in status t.status;
+// noHeal leaves Re-check out (the topology page offers it in its banner).
+export function lifecycleButtons(t, after, size, noHeal) {
   if (!state.isAdmin) return [];
   const cls = `btn ${size || 'btn-sm'}`;
   const out = [];
-  if (t.status === 'degraded') out.push(h('button', { class: `${cls} btn-primary act-heal`, type: 'button', text: 'Re-check', title: 'Re-validate the topology and check its units; back to active when all is well', onclick: () => lifecycle('heal', t, after) }));
+  if (t.status === 'degraded' && !noHeal) out.push(h('button', { class: `${cls} btn-primary act-heal`, type: 'button', text: 'Re-check', title: 'Re-validate the topology and check its units; back to active when all is well', onclick: () => lifecycle('heal', t, after) }));
   if (CAN_DEPLOY.includes(t.status)) out.push(h('button', { class: `${cls} btn-primary act-deploy`, type: 'button', text: 'Deploy', onclick: () => lifecycle('deploy', t, after) }));
   if (CAN_TEARDOWN.includes(t.status)) out.push(h('button', { class: `${cls} btn-warn act-teardown`, type: 'button', text: 'Tear down', onclick: () => lifecycle('teardown', t, after) }));
   if (CAN_DELETE.includes(t.status)) out.push(h('button', { class: `${cls} btn-danger-ghost act-delete`, type: 'button', text: 'Delete', onclick: () => lifecycle('delete', t, after) }));

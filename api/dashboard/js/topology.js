@@ -91,7 +91,7 @@ export class TopologyPage {
     await Promise.all([this.loadMutations(), this.loadStatusEvents()]);
     if (this.destroyed) return;
     this.feedHistory();
-    if (hub.live) this.feedSystem('Live · events below are new', 'ok');
+    if (hub.live) this.feedSystem('Live · new events appear at the top', 'ok');
     this.ready = true;
     for (const fn of early) fn();
     this.clock = setInterval(() => this.renderInflight(), 5000);
@@ -432,7 +432,7 @@ export class TopologyPage {
         h('span', { class: 'chip dim', text: `${plural(nL, 'LAN')} · ${nD} deck${nD === 1 ? 'y' : 'ies'}` })),
       h('div', { class: 'topo-actions' },
         this.deleted ? null : h('span', { class: 'dim since', title: fmtFull(t.status_changed_at), text: `status since ${fmtAgo(t.status_changed_at)}` }),
-        this.deleted ? null : lifecycleButtons(t, after)));
+        this.deleted ? null : lifecycleButtons(t, after, 'btn-sm', true)));
     this.renderBanner();
   }
 
