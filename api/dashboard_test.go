@@ -51,6 +51,7 @@ func TestDashboardIndexInjectsSSEURL(t *testing.T) {
 		assert.Equal(t, "no-cache", resp.Header.Get("Cache-Control"), path)
 		assert.Contains(t, body, `<meta name="mazenet-sse-url" content="https://sse.example.test:8443">`, path)
 		assert.Contains(t, body, `<script type="module" src="/assets/js/main.js">`, path)
+		assert.Contains(t, body, `<link rel="modulepreload" href="/assets/js/shell.js">`, path)
 		csp := resp.Header.Get("Content-Security-Policy")
 		assert.Contains(t, csp, "connect-src 'self' https://sse.example.test:8443;", path)
 		assert.Contains(t, csp, "script-src 'self';", path)

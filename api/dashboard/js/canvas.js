@@ -80,7 +80,8 @@ export class CanvasMethods {
 
   renderCanvas() {
     if (!this.view) return;
-    const lay = layoutTopology(this.view, this.moved);
+    if (!this.routeCache) this.routeCache = {};
+    const lay = layoutTopology(this.view, this.moved, this.routeCache);
     this.layout = lay;
     const svg = clear(this.svg);
     svg.appendChild(s('defs', null,
@@ -367,9 +368,14 @@ export class CanvasMethods {
   }
 
   select(kind, id) {
+    // Redrawing replaces the nodes: keep the keyboard focus on the same one.
+    const a = document.activeElement;
+    const had = a && this.svg.contains(a) && a.dataset ? (a.dataset.uuid ? `g.decky[data-uuid="${CSS.escape(a.dataset.uuid)}"]` : a.dataset.id ? `g.lan[data-id="${CSS.escape(a.dataset.id)}"]` : '') : '';
     this.selection = kind ? { kind, id } : null;
     this.renderCanvas();
     this.renderDetails();
+    const again = had && this.svg.querySelector(had);
+    if (again) again.focus();
   }
 
   renderDetails() {

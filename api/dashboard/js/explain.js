@@ -48,7 +48,7 @@ function codeSentence(code, op, p) {
       return `Two deckies would both be called ${q(decky || '?')}.`;
     case 'IP_UNKNOWN_LAN':
       if (op === 'update_lan' && p.patch && p.patch.name) {
-        return `LAN ${q(p.name)} cannot be renamed to ${q(p.patch.name)} while deckies are on it: their addresses still refer to ${q(p.name)}. Rename an empty LAN, or move its deckies first.`;
+        return `LAN ${q(p.name)} cannot be renamed to ${q(p.patch.name)} while deckies are on it: their addresses still refer to ${q(p.name)}. Only a LAN without deckies can be renamed.`;
       }
       return `A decky's address would refer to a LAN that does not exist${lan ? ` (${q(lan)})` : ''}.`;
     case 'IP_MALFORMED':
@@ -58,7 +58,7 @@ function codeSentence(code, op, p) {
     case 'IP_COLLISION':
       return `${p.ip ? q(p.ip) : 'That address'} is already used by another decky on LAN ${q(lan || '?')}; leave the IP empty to get the next free one.`;
     case 'UNKNOWN_SERVICE':
-      return `${svcs.length ? 'One of ' + svcs.map(q).join(', ') : 'A service'} is not in the service catalog${decky ? ` (decky ${q(decky)})` : ''}.`;
+      return `${svcs.length === 1 ? q(svcs[0]) : svcs.length ? 'One of ' + svcs.map(q).join(', ') : 'A service'} is not in the service catalog${decky ? ` (decky ${q(decky)})` : ''}.`;
     case 'SERVICE_CFG_UNDECLARED':
       return `Decky ${q(decky || '?')} still has settings (service_config) for a service it no longer runs; remove that service's settings in the same update.`;
     case 'DMZ_MISSING': return 'No LAN is marked as the DMZ.';
@@ -171,5 +171,9 @@ export function explainRefusal(op, payload, status, detail) {
     return `The topology is ${m[1].replace('_', ' ')}: its mutation queue only accepts changes while it is active or degraded.`;
   }
   if (/^Topology not found/.test(text)) return 'This topology no longer exists.';
-  return stripIds(text.replace(/^(body\.)?payload\.([a-z_.]+): /, '$2: '));
+  if ((m = /^(?:body\.)?payload\.([a-z_.]+): (.*)$/.exec(text))) {
+    const what = m[2].replace(/^required string$/, 'is required');
+    return `The field ${q(m[1].replace(/^patch\./, 'patch.'))} ${what}.`.replace(/\.\.$/, '.');
+  }
+  return stripIds(text);
 }

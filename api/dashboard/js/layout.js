@@ -132,8 +132,9 @@ function boxSize(placed, minW, headerW) {
 }
 
 // layoutTopology computes every box and link. moved maps 'lan:<id>' and
-// 'decky:<uuid>' to positions dropped but not yet applied by the server.
-export function layoutTopology(view, moved) {
+// 'decky:<uuid>' to positions dropped but not yet applied by the server;
+// cache (an object the caller keeps) remembers routes between calls.
+export function layoutTopology(view, moved, cache) {
   moved = moved || new Map();
   const lans = view.lans || [], deckies = view.deckies || [], edges = view.edges || [];
   const lanById = new Map(lans.map((l) => [l.id, l]));
@@ -232,7 +233,14 @@ export function layoutTopology(view, moved) {
       links.push({ node: n, box: boxes.get(e.lan_id), edge: e, ip });
     }
   }
-  for (const lk of links) lk.points = routeLink(lk, nodes, all);
+  // Routing is the costly part: reuse the routes while no box moved.
+  const shape = JSON.stringify(all.map((b) => [b.x, b.y, b.w, b.h, b.placed.map((p) => [p.x, p.y])]));
+  if (!cache || cache.shape !== shape) { cache = cache || {}; cache.shape = shape; cache.routes = new Map(); }
+  for (const lk of links) {
+    const key = lk.edge.id;
+    if (!cache.routes.has(key)) cache.routes.set(key, routeLink(lk, nodes, all));
+    lk.points = cache.routes.get(key);
+  }
 
   let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
   const grow = (x, y, w, h) => { minX = Math.min(minX, x); minY = Math.min(minY, y); maxX = Math.max(maxX, x + w); maxY = Math.max(maxY, y + h); };
