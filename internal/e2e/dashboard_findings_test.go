@@ -104,7 +104,7 @@ func TestDashboardFailureInPlainWords(t *testing.T) {
 	b.waitForForm()
 
 	// remove_lan of an occupied LAN.
-	b.do("remove corp", 10*time.Second,
+	b.do("remove corp", 30*time.Second,
 		choose("op-select", "remove_lan"),
 		chromedp.WaitVisible(css(`#op-form[data-op="remove_lan"]`)),
 		choose("f-remove_lan-name", "corp"),
@@ -115,7 +115,7 @@ func TestDashboardFailureInPlainWords(t *testing.T) {
 
 	// A post-apply validation failure (its raw reason carries the topology
 	// id): renaming a LAN that has members.
-	b.do("rename corp", 10*time.Second,
+	b.do("rename corp", 30*time.Second,
 		choose("op-select", "update_lan"),
 		chromedp.WaitVisible(css(`#op-form[data-op="update_lan"]`)),
 		choose("f-update_lan-name", "corp"),
@@ -126,7 +126,7 @@ func TestDashboardFailureInPlainWords(t *testing.T) {
 		"LAN “corp” cannot be renamed to “corp2” while deckies are on it")
 
 	// A duplicate decky name.
-	b.do("add web-01 again", 10*time.Second,
+	b.do("add web-01 again", 30*time.Second,
 		choose("op-select", "add_decky"),
 		chromedp.WaitVisible(css(`#op-form[data-op="add_decky"]`)),
 		chromedp.SendKeys(css("#f-add_decky-name"), "web-01"),
@@ -157,7 +157,7 @@ func TestDashboardFailureInPlainWords(t *testing.T) {
 		};
 		return true;
 	})()`))
-	b.do("remove corp, then leave", 10*time.Second,
+	b.do("remove corp, then leave", 30*time.Second,
 		choose("op-select", "remove_lan"),
 		chromedp.WaitVisible(css(`#op-form[data-op="remove_lan"]`)),
 		choose("f-remove_lan-name", "corp"),
@@ -194,7 +194,7 @@ func TestDashboardMalformedInputRefusedInForm(t *testing.T) {
 		require.Equal(t, field, dashEval[string](b, `document.activeElement.id`), "focus on the refused field")
 		require.Contains(t, dashEval[string](b, fmt.Sprintf(`document.getElementById('%s').getAttribute('aria-describedby')`, field)), field+"-error")
 	}
-	b.do("a /33", 10*time.Second,
+	b.do("a /33", 30*time.Second,
 		chromedp.SendKeys(css("#f-add_lan-name"), "lab"),
 		chromedp.SendKeys(css("#f-add_lan-subnet"), "10.0.0.0/33"),
 		chromedp.Click(css("#op-submit")))
@@ -202,9 +202,9 @@ func TestDashboardMalformedInputRefusedInForm(t *testing.T) {
 	// Typing clears the error.
 	b.do("fix it", 5*time.Second, chromedp.SendKeys(css("#f-add_lan-subnet"), "\b"))
 	b.waitFor("error cleared", `document.querySelector('#f-add_lan-subnet-error').hidden`, 5*time.Second)
-	b.do("host bits", 10*time.Second, chromedp.SetValue(css("#f-add_lan-subnet"), "10.60.0.5/24"), chromedp.Click(css("#op-submit")))
+	b.do("host bits", 30*time.Second, chromedp.SetValue(css("#f-add_lan-subnet"), "10.60.0.5/24"), chromedp.Click(css("#op-submit")))
 	refused("f-add_lan-subnet", "host bits set; the network is 10.60.0.0/24")
-	b.do("a bad IP", 10*time.Second,
+	b.do("a bad IP", 30*time.Second,
 		choose("op-select", "attach_decky"),
 		chromedp.WaitVisible(css(`#op-form[data-op="attach_decky"]`)),
 		choose("f-attach_decky-decky", "web-01"),
@@ -212,7 +212,7 @@ func TestDashboardMalformedInputRefusedInForm(t *testing.T) {
 		chromedp.SendKeys(css("#f-attach_decky-ip"), "10.0.0.300"),
 		chromedp.Click(css("#op-submit")))
 	refused("f-attach_decky-ip", "10.0.0.300 is not an IPv4 address")
-	b.do("an IP outside the LAN", 10*time.Second, chromedp.SetValue(css("#f-attach_decky-ip"), "10.50.0.9"), chromedp.Click(css("#op-submit")))
+	b.do("an IP outside the LAN", 30*time.Second, chromedp.SetValue(css("#f-attach_decky-ip"), "10.50.0.9"), chromedp.Click(css("#op-submit")))
 	refused("f-attach_decky-ip", "is not inside LAN “dmz”")
 	require.Equal(t, int64(0), dashEval[int64](b, `window.__posts`), "nothing was sent")
 
@@ -230,7 +230,7 @@ func TestDashboardMalformedInputRefusedInForm(t *testing.T) {
 		};
 		return true;
 	})()`))
-	b.do("a subnet the API refuses", 10*time.Second,
+	b.do("a subnet the API refuses", 30*time.Second,
 		choose("op-select", "add_lan"),
 		chromedp.WaitVisible(css(`#op-form[data-op="add_lan"]`)),
 		chromedp.SendKeys(css("#f-add_lan-name"), "lab"),
@@ -404,7 +404,7 @@ func TestDashboardDragMovesDecky(t *testing.T) {
 	from := dashEval[[]float64](b, `(() => { const r = document.querySelector('#canvas g.decky[data-name="web-01"] .decky-box').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()`)
 	before := dashEval[string](b, `document.querySelector('#canvas g.decky[data-name="web-01"]').getAttribute('transform')`)
 
-	b.do("drag web-01 down", 15*time.Second, chromedp.DragAndDropXY(from[0], from[1], from[0]+20, from[1]+110, 12))
+	b.do("drag web-01 down", 30*time.Second, chromedp.DragAndDropXY(from[0], from[1], from[0]+20, from[1]+110, 12))
 
 	var moves []map[string]any
 	require.Eventually(t, func() bool {
@@ -509,7 +509,7 @@ func TestDashboardNoHorizontalOverflow(t *testing.T) {
 			b.signIn(dashAdminUser, dashAdminPassword)
 		}
 		for _, pg := range pages {
-			b.do(pg.name, 10*time.Second, chromedp.Evaluate[chromedp.Void](`location.hash = '`+pg.hash+`'`))
+			b.do(pg.name, 30*time.Second, chromedp.Evaluate[chromedp.Void](`location.hash = '`+pg.hash+`'`))
 			b.waitFor(pg.name+" ready", exists(pg.ready)+` && `+exists(`#conn[data-state="live"]`), 15*time.Second)
 			if pg.name == "topology" {
 				b.waitFor("feed filled", `document.querySelectorAll('#feed .feed-item[data-event="mutation.failed"]').length > 0 && document.querySelectorAll('#mutations td.sum').length >= 4`, 10*time.Second)
@@ -710,32 +710,32 @@ func TestDashboardUsersAdmin(t *testing.T) {
 	// Oneself: no delete, no re-role.
 	require.True(t, dashEval[bool](b, `document.querySelector('#user-rows tr[data-username="operator"] .act-delete-user').disabled && document.querySelector('#user-rows tr[data-username="operator"] .role-select').disabled`))
 
-	b.do("a short password", 10*time.Second,
+	b.do("a short password", 30*time.Second,
 		chromedp.SendKeys(css("#user-new-name"), "analyst"),
 		chromedp.SendKeys(css("#user-new-password"), "short"),
 		chromedp.Click(css("#user-create")))
 	b.waitFor("password refused", `!document.querySelector('#user-new-password-error').hidden`, 5*time.Second)
-	b.do("create", 10*time.Second, chromedp.SetValue(css("#user-new-password"), "a long enough password"), chromedp.Click(css("#user-create")))
+	b.do("create", 30*time.Second, chromedp.SetValue(css("#user-new-password"), "a long enough password"), chromedp.Click(css("#user-create")))
 	row := `#user-rows tr[data-username="analyst"]`
 	b.waitFor("created", exists(row), 10*time.Second)
 	require.Equal(t, "must change", b.text(row+" .chip-warn"))
-	b.do("duplicate", 10*time.Second,
+	b.do("duplicate", 30*time.Second,
 		chromedp.SendKeys(css("#user-new-name"), "analyst"),
 		chromedp.SendKeys(css("#user-new-password"), "another long password"),
 		chromedp.Click(css("#user-create")))
 	b.waitFor("duplicate refused", `document.querySelector('#user-new-name-error').textContent.includes('already exists')`, 5*time.Second)
 
-	b.do("make admin", 10*time.Second, chromedp.Evaluate[chromedp.Void](`(() => {
+	b.do("make admin", 30*time.Second, chromedp.Evaluate[chromedp.Void](`(() => {
 		const s = document.querySelector('`+jsq(row)+` .role-select'); s.value = 'admin'; s.dispatchEvent(new Event('change'));
 	})()`))
 	b.click("dialog .btn-primary")
 	b.waitFor("admin now", fmt.Sprintf(`document.querySelector('%s .role-select').value === 'admin'`, jsq(row)), 10*time.Second)
 
-	b.click(row + " .act-reset")
-	b.do("new password", 10*time.Second, chromedp.WaitVisible(css("#reset-password")), chromedp.SendKeys(css("#reset-password"), "a temporary password"), chromedp.Click(css("#reset-submit")))
+	b.clickUntil("reset dialog", row+" .act-reset", exists("#reset-password"), 10*time.Second)
+	b.do("new password", 30*time.Second, chromedp.WaitVisible(css("#reset-password")), chromedp.SendKeys(css("#reset-password"), "a temporary password"), chromedp.Click(css("#reset-submit")))
 	b.waitFor("reset done", `[...document.querySelectorAll('.toast-msg')].some((e) => e.textContent.includes('Password of analyst reset'))`, 10*time.Second)
 
-	b.click(row + " .act-delete-user")
+	b.clickUntil("confirm dialog", row+" .act-delete-user", exists("dialog .btn-danger"), 10*time.Second)
 	b.click("dialog .btn-danger")
 	b.waitFor("deleted", gone(row), 10*time.Second)
 

@@ -498,6 +498,13 @@ func (b *dashBrowser) click(sel string) {
 	b.fail("click %s: %v", sel, err)
 }
 
+// clickUntil clicks the element matching sel (looked up afresh each time,
+// as lists are redrawn when data arrives) until predicate holds.
+func (b *dashBrowser) clickUntil(what, sel, predicate string, limit time.Duration) {
+	b.t.Helper()
+	b.waitFor(what, fmt.Sprintf(`(() => { if (%s) return true; const e = document.querySelector('%s'); if (e) e.click(); return false; })()`, predicate, jsq(sel)), limit)
+}
+
 // text returns the text of the first element matching sel.
 func (b *dashBrowser) text(sel string) string {
 	b.t.Helper()
@@ -578,7 +585,7 @@ func (b *dashBrowser) extraShot(name string) {
 // signIn fills the login form.
 func (b *dashBrowser) signIn(user, password string) {
 	b.t.Helper()
-	b.do("sign in as "+user, 15*time.Second,
+	b.do("sign in as "+user, 30*time.Second,
 		chromedp.WaitVisible(chromedp.CSS("#login-username")),
 		chromedp.SendKeys(chromedp.CSS("#login-username"), user),
 		chromedp.SendKeys(chromedp.CSS("#login-password"), password),
@@ -664,14 +671,14 @@ func TestDashboardEndToEnd(t *testing.T) {
 	)
 	b.extraShot("dashboard-login.png")
 	b.signIn(dashAdminUser, dashAdminPassword)
-	b.do("list page", 15*time.Second, chromedp.WaitVisible(css("#create-name")))
+	b.do("list page", 30*time.Second, chromedp.WaitVisible(css("#create-name")))
 	// The overview stream connects to the SSE origin with a ticket.
 	b.waitFor("stream live", exists(`#conn[data-state="live"]`), 15*time.Second)
 
 	// Create a blank topology; it shows up in the list, pending.
 	const name = "e2e-maze"
 	row := fmt.Sprintf(`tr[data-topology-name="%s"]`, name)
-	b.do("create a blank topology", 15*time.Second,
+	b.do("create a blank topology", 30*time.Second,
 		chromedp.SendKeys(css("#create-name"), name),
 		chromedp.Click(css("#create-submit")),
 		chromedp.WaitVisible(css(row)),
@@ -680,7 +687,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 
 	// Open it: the canvas shows the DMZ LAN and its gateway decky.
 	b.click(row + " a.t-name")
-	b.do("open the topology", 15*time.Second,
+	b.do("open the topology", 30*time.Second,
 		chromedp.WaitVisible(css(`#canvas g.lan[data-name="dmz"]`)),
 		chromedp.WaitVisible(css(`#canvas g.decky[data-name="dmz-gateway"]`)),
 	)
@@ -702,7 +709,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 
 	// add_lan through the form: followed to "applied" under the form, new
 	// LAN on the canvas.
-	b.do("submit add_lan", 10*time.Second,
+	b.do("submit add_lan", 30*time.Second,
 		chromedp.SendKeys(css("#f-add_lan-name"), "corp"),
 		chromedp.Click(css("#op-submit")),
 	)
@@ -712,7 +719,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 	require.Contains(t, b.text(`#op-outcomes li[data-op="add_lan"] .outcome-text`), "Applied add LAN corp")
 
 	// add_decky with two services picked from the catalog, homed on corp.
-	b.do("open add_decky", 10*time.Second,
+	b.do("open add_decky", 30*time.Second,
 		choose("op-select", "add_decky"),
 		chromedp.WaitVisible(css(`#op-form[data-op="add_decky"]`)),
 		chromedp.SendKeys(css("#f-add_decky-name"), "web-01"),
@@ -721,12 +728,12 @@ func TestDashboardEndToEnd(t *testing.T) {
 		chromedp.Click(css(`#op-form .svc-chip[data-service="http"] input`)),
 	)
 	b.extraShot("dashboard-add-decky.png")
-	b.do("submit add_decky", 10*time.Second, chromedp.Click(css("#op-submit")))
+	b.do("submit add_decky", 30*time.Second, chromedp.Click(css("#op-submit")))
 	b.waitFor("web-01 on the canvas", exists(`#canvas g.decky[data-name="web-01"]`), 20*time.Second)
 	require.Equal(t, "2 svc", b.text(`#canvas g.decky[data-name="web-01"] .decky-svc`))
 
 	// attach_decky: the gateway bridges into corp, drawn as a link.
-	b.do("attach the gateway to corp", 10*time.Second,
+	b.do("attach the gateway to corp", 30*time.Second,
 		choose("op-select", "attach_decky"),
 		chromedp.WaitVisible(css(`#op-form[data-op="attach_decky"]`)),
 		choose("f-attach_decky-decky", "dmz-gateway"),
@@ -737,14 +744,14 @@ func TestDashboardEndToEnd(t *testing.T) {
 
 	// A rejected mutation: the form says why in plain words, the feed too,
 	// and the topology degrades (with a Re-check offered).
-	b.do("submit a duplicate add_lan", 10*time.Second,
+	b.do("submit a duplicate add_lan", 30*time.Second,
 		choose("op-select", "add_lan"),
 		chromedp.WaitVisible(css(`#op-form[data-op="add_lan"]`)),
 		chromedp.SendKeys(css("#f-add_lan-name"), "corp"),
 	)
 	// The form warns before sending, but lets the operator send anyway.
 	b.waitFor("duplicate-name warning", `!document.querySelector('#f-add_lan-name-warn').hidden`, 5*time.Second)
-	b.do("send it anyway", 10*time.Second, chromedp.Click(css("#op-submit")))
+	b.do("send it anyway", 30*time.Second, chromedp.Click(css("#op-submit")))
 	b.waitFor("failure in the form", exists(`#op-outcomes li[data-op="add_lan"][data-state="failed"]`), 20*time.Second)
 	require.Equal(t, "A LAN named “corp” already exists in this topology; choose another name.",
 		b.text(`#op-outcomes li[data-state="failed"] .outcome-text`))
@@ -763,15 +770,15 @@ func TestDashboardEndToEnd(t *testing.T) {
 
 	// Back on the list the status is live too.
 	b.click(`.crumbs a[href="#/"]`)
-	b.do("back to the list", 10*time.Second, chromedp.WaitVisible(css(row)))
+	b.do("back to the list", 30*time.Second, chromedp.WaitVisible(css(row)))
 	b.waitFor("degraded in the list", exists(row+` .badge[data-status="degraded"]`), 10*time.Second)
 	b.extraShot("dashboard-list.png")
 
 	// Leave the topology page on screen for the screenshot.
 	b.click(row + " a.t-name")
-	b.do("reopen the topology", 15*time.Second, chromedp.WaitVisible(css(`#canvas g.decky[data-name="web-01"]`)))
+	b.do("reopen the topology", 30*time.Second, chromedp.WaitVisible(css(`#canvas g.decky[data-name="web-01"]`)))
 	b.click(`#canvas g.decky[data-name="dmz-gateway"]`)
-	b.do("decky details", 10*time.Second, chromedp.WaitVisible(css(`#details .kv`)))
+	b.do("decky details", 30*time.Second, chromedp.WaitVisible(css(`#details .kv`)))
 	// The reopened page shows the recent history in its feed.
 	b.waitFor("history in the feed", exists(`#feed .feed-item[data-event="mutation.failed"]`), 10*time.Second)
 	if p := b.screenshot("dashboard.png"); p != "" {
@@ -782,14 +789,14 @@ func TestDashboardEndToEnd(t *testing.T) {
 	b.click("#logout")
 	b.signIn(dashViewerUser, dashAdminPassword)
 	// Signing in keeps the deep link: the topology page comes back first.
-	b.do("viewer lands on the topology", 15*time.Second, chromedp.WaitVisible(css(`#canvas g.lan[data-name="corp"]`)))
+	b.do("viewer lands on the topology", 30*time.Second, chromedp.WaitVisible(css(`#canvas g.lan[data-name="corp"]`)))
 	b.click(`.crumbs a[href="#/"]`)
-	b.do("viewer list", 15*time.Second, chromedp.WaitVisible(css(row)))
+	b.do("viewer list", 30*time.Second, chromedp.WaitVisible(css(row)))
 	b.waitFor("viewer list is read-only", `document.querySelector('#create-form') === null && document.querySelector('.readonly-note') !== null`, 5*time.Second)
 	require.Equal(t, "viewer · read-only", b.text(".user-chip .role"))
 	b.waitFor("no admin links for viewers", gone(`.nav a[href="#/users"]`)+` && `+gone(`.nav a[href="/monitoring"]`), 5*time.Second)
 	b.click(row + " a.t-name")
-	b.do("viewer topology", 15*time.Second, chromedp.WaitVisible(css(`#canvas g.lan[data-name="corp"]`)))
+	b.do("viewer topology", 30*time.Second, chromedp.WaitVisible(css(`#canvas g.lan[data-name="corp"]`)))
 	b.waitFor("viewer stream live", exists(`#conn[data-state="live"]`), 15*time.Second)
 	b.waitFor("no mutation form for viewers", `document.querySelector('#op-form') === null && document.querySelector('#mutate .readonly-note') !== null && document.querySelector('.act-teardown') === null && document.querySelector('.act-heal-banner') === null`, 5*time.Second)
 
@@ -797,7 +804,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 	// lands on the list after it (signed in again with the new password).
 	b.click("#logout")
 	b.signIn(dashRookieUser, dashAdminPassword)
-	b.do("change password", 15*time.Second,
+	b.do("change password", 30*time.Second,
 		chromedp.WaitVisible(css("#cp-new")),
 		chromedp.SendKeys(css("#cp-new"), "a brand new passphrase"),
 		chromedp.SendKeys(css("#cp-confirm"), "a brand new passphrase"),
@@ -826,8 +833,8 @@ func TestDashboardReconnectAndRefusal(t *testing.T) {
 	b.waitFor("stream live", exists(`#conn[data-state="live"]`), 15*time.Second)
 	st.live(t, "e2e-elsewhere")
 	b.waitFor("event seen on the list", exists(`tr[data-topology-name="e2e-elsewhere"] .badge[data-status="active"]`), 15*time.Second)
-	b.do("open the topology", 10*time.Second, chromedp.Evaluate[chromedp.Void](`location.hash = '#/t/`+tid+`'`))
-	b.do("topology page", 15*time.Second, chromedp.WaitVisible(css(`#canvas g.lan[data-name="dmz"]`)))
+	b.do("open the topology", 30*time.Second, chromedp.Evaluate[chromedp.Void](`location.hash = '#/t/`+tid+`'`))
+	b.do("topology page", 30*time.Second, chromedp.WaitVisible(css(`#canvas g.lan[data-name="dmz"]`)))
 
 	// Drop every SSE connection and deploy while the page reconnects: the
 	// status events arrive live or in the resume replay, never lost.
@@ -886,7 +893,7 @@ func TestDashboardEveryOp(t *testing.T) {
 			chromedp.WaitVisible(css(fmt.Sprintf(`#op-form[data-op="%s"]`, op))),
 		}, fill...)
 		steps = append(steps, chromedp.Click(css("#op-submit")))
-		b.do("submit "+op, 10*time.Second, steps...)
+		b.do("submit "+op, 30*time.Second, steps...)
 		applied++
 		b.waitFor(op+" applied", fmt.Sprintf(`document.querySelectorAll('#feed .feed-item[data-event="mutation.applied"]:not(.feed-hist)').length >= %d`, applied), 20*time.Second)
 		b.waitFor(op+" in the outcome list", fmt.Sprintf(`(document.querySelector('#op-outcomes li') || {dataset: {}}).dataset.state === 'applied' && document.querySelector('#op-outcomes li').dataset.op === '%s'`, op), 20*time.Second)
@@ -920,7 +927,7 @@ func TestDashboardEveryOp(t *testing.T) {
 	submit("update_decky",
 		choose("f-update_decky-decky", "web-01"),
 		chromedp.Click(css(`#op-form .svc-chip[data-service="http"] input`)),
-		chromedp.SendKeys(css("#f-update_decky-patch"), `{"service_config": {"ssh": {"hostname": "bastion"}}}`))
+		chromedp.SetValue(css("#f-update_decky-patch"), `{"service_config": {"ssh": {"hostname": "bastion"}}}`))
 	b.waitFor("web-01 has one service", fmt.Sprintf(`(document.querySelector('%s') || {}).textContent === '1 svc'`,
 		jsq(`#canvas g.decky[data-name="web-01"] .decky-svc`)), 10*time.Second)
 

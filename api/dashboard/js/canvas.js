@@ -94,6 +94,7 @@ export class CanvasMethods {
     const gLinks = s('g', { class: 'layer-links' });
     append(svg, gLans, gLinks);
     const movable = this.canMove;
+    this.drawnMovable = movable;
 
     for (const box of lay.boxes.values()) {
       const l = box.lan;
@@ -210,7 +211,12 @@ export class CanvasMethods {
         gst.el.classList.remove('lifted');
         if (cancel) this.renderCanvas(); else this.dropNode(gst);
       }
-      if (gst.moved) svg.addEventListener('click', (e) => e.stopPropagation(), { capture: true, once: true });
+      // A press and release without a drag selects what was pressed (or
+      // clears the selection on the background).
+      if (!gst.moved && !cancel && gst.kind !== 'pinch') {
+        if (gst.pressed) this.select(gst.pressed.kind, gst.pressed.id);
+        else this.select(null);
+      }
     };
     svg.addEventListener('pointerdown', (ev) => {
       if (ev.pointerType === 'mouse' && ev.button !== 0) return;
@@ -226,9 +232,12 @@ export class CanvasMethods {
       }
       if (pointers.size > 2) return;
       const node = nodeOf(ev.target);
-      const pan = { kind: 'pan', id: ev.pointerId, x: ev.clientX, y: ev.clientY, vb: Object.assign({}, this.vb), moved: false };
+      // What was pressed, by identity: a redraw before the release must not
+      // lose the selection.
+      const pressed = node ? { kind: node.dataset.kind, id: node.dataset.kind === 'lan' ? node.dataset.id : node.dataset.uuid } : null;
+      const pan = { kind: 'pan', id: ev.pointerId, x: ev.clientX, y: ev.clientY, vb: Object.assign({}, this.vb), moved: false, pressed };
       if (node && this.canMove && node.dataset.kind) {
-        const move = { kind: 'move', el: node, id: ev.pointerId, x: ev.clientX, y: ev.clientY, moved: false, nodeKind: node.dataset.kind };
+        const move = { kind: 'move', el: node, id: ev.pointerId, x: ev.clientX, y: ev.clientY, moved: false, nodeKind: node.dataset.kind, pressed };
         if (ev.pointerType === 'touch') {
           // A finger pans; it moves a box only after resting on it a moment.
           gesture = pan;
@@ -293,11 +302,6 @@ export class CanvasMethods {
       const f = Math.min(1.6, Math.max(0.6, Math.pow(1.0015, -ev.deltaY * (ev.deltaMode === 1 ? 16 : 1))));
       this.zoomAt(f, ev.clientX, ev.clientY);
     }, { passive: false });
-    svg.addEventListener('click', (ev) => {
-      const node = nodeOf(ev.target);
-      if (node) this.select(node.dataset.kind, node.dataset.kind === 'lan' ? node.dataset.id : node.dataset.uuid);
-      else this.select(null);
-    });
     svg.addEventListener('dblclick', (ev) => { if (!nodeOf(ev.target)) this.fitCanvas(); });
     svg.addEventListener('keydown', (ev) => {
       const node = nodeOf(ev.target);

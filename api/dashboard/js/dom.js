@@ -42,9 +42,12 @@ export function s(tag, props, ...kids) {
 export function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
 export function $(sel, root) { return (root || document).querySelector(sel); }
 
-export function debounce(fn, ms) {
+// coalesce runs fn once, ms after the first of any number of calls: a
+// steady stream of calls still gets it run every ms (a debounce would wait
+// for a pause that may never come).
+export function coalesce(fn, ms) {
   let t = null;
-  const d = (...a) => { clearTimeout(t); t = setTimeout(() => { t = null; fn(...a); }, ms); };
-  d.cancel = () => clearTimeout(t);
+  const d = () => { if (t === null) t = setTimeout(() => { t = null; fn(); }, ms); };
+  d.cancel = () => { clearTimeout(t); t = null; };
   return d;
 }

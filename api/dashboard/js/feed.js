@@ -56,6 +56,7 @@ export class FeedMethods {
       const key = `${p.mutation_id}:${name}`;
       if (this.feedKeys.has(key)) return;
       this.feedKeys.add(key);
+      if (this.feedKeys.size > 20000) this.feedKeys.delete(this.feedKeys.values().next().value);
     } else if (name === 'status') {
       // The API's status history and the event of one transition carry
       // times a little apart: one line per state within a few seconds.

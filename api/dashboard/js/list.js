@@ -1,7 +1,7 @@
 // mazenet dashboard: the topology list page. On a phone each row is drawn
 // as a card (the cells carry their column name in data-label).
 import { API, STATUSES } from './config.js';
-import { append, clear, debounce, h } from './dom.js';
+import { append, clear, coalesce, h } from './dom.js';
 import { badge, fmtAgo, fmtFull, statusText } from './format.js';
 import { api } from './api.js';
 import { hub, topologyOf } from './hub.js';
@@ -17,7 +17,8 @@ export class ListPage {
     this.filter = '';
     this.data = [];
     this.total = 0;
-    this.refetch = debounce(() => this.load(), 250);
+    this.refetch = coalesce(() => this.load(), 250);
+    this.redraw = coalesce(() => this.renderRows(), 100);
     this.render();
     this.load();
     this.unsub = hub.subscribe({
@@ -30,6 +31,7 @@ export class ListPage {
   destroy() {
     this.unsub();
     this.refetch.cancel();
+    this.redraw.cancel();
     clearInterval(this.clock);
   }
 
@@ -161,7 +163,7 @@ export class ListPage {
     const row = this.data.find((t) => t.id === tid);
     if (!row) { if (name === 'status') this.refetch(); return; }
     if (name === 'status') this.refetch(); // status_changed_at and legal actions
-    this.renderRows();
+    this.redraw();
     if (name === 'status') {
       const tr = this.tbody.querySelector(`tr[data-topology-id="${CSS.escape(tid)}"]`);
       if (tr) { tr.classList.add('flash'); setTimeout(() => tr.classList.remove('flash'), 1200); }

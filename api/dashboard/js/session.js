@@ -12,9 +12,13 @@
 import { TOKEN_KEY } from './config.js';
 
 const CHANNEL = 'mazenet-session';
-const ASK_TIMEOUT_MS = 350;
+const ASK_TIMEOUT_MS = 400;
+const LATE_ANSWER_MS = 15000;
 
 let memory = ''; // when sessionStorage is unavailable (some private modes)
+const tabId = Math.random().toString(36).slice(2);
+let askedAt = 0; // when this tab last asked the others for their token
+let adopting = false; // adopt() is waiting for an answer
 const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(CHANNEL) : null;
 const listeners = new Set();
 
@@ -52,6 +56,14 @@ if (channel) {
       case 'ask':
         if (mine) post({ type: 'token', token: mine, to: m.from });
         break;
+      case 'token':
+        // An answer that came after adopt() gave up (a busy machine): take
+        // it, and let the shell leave the login form.
+        if (m.to === tabId && m.token && !mine && !adopting && Date.now() - askedAt < LATE_ANSWER_MS) {
+          write(m.token);
+          for (const fn of listeners) fn({ type: 'login', token: m.token, sameUser: false });
+        }
+        break;
       case 'login':
         if (m.token && m.token !== mine) {
           write(m.token);
@@ -70,7 +82,6 @@ if (channel) {
   });
 }
 
-const tabId = Math.random().toString(36).slice(2);
 
 // session is this tab's view of the browser-wide sign-in.
 export const session = {
@@ -96,7 +107,9 @@ export const session = {
   adopt() {
     if (read() || !channel) return Promise.resolve(read());
     return new Promise((resolve) => {
+      adopting = true;
       const done = (t) => {
+        adopting = false;
         channel.removeEventListener('message', onMsg);
         clearTimeout(timer);
         if (t && !read()) write(t);
@@ -105,6 +118,7 @@ export const session = {
       const onMsg = (ev) => { const m = ev.data || {}; if (m.type === 'token' && m.to === tabId && m.token) done(m.token); };
       const timer = setTimeout(() => done(''), ASK_TIMEOUT_MS);
       channel.addEventListener('message', onMsg);
+      askedAt = Date.now();
       post({ type: 'ask', from: tabId });
     });
   },

@@ -2,7 +2,7 @@
 // and the side cards. Its canvas, forms and feed live in canvas.js,
 // forms.js and feed.js, mixed into the class below.
 import { API, LIVE } from './config.js';
-import { append, clear, debounce, h, s } from './dom.js';
+import { append, clear, coalesce, h, s } from './dom.js';
 import { badge, fmtAgo, fmtClock, fmtDur, fmtFull, mstate, opLabel, plural, statusText, summarize, toDate } from './format.js';
 import { api } from './api.js';
 import { toast } from './toast.js';
@@ -39,10 +39,10 @@ export class TopologyPage {
     this.deleted = false;
     this.notice = null; // {text, kind}: a status change made elsewhere
     this.expectUntil = 0; // this tab asked for a status change until then
-    this.refetchView = debounce(() => this.loadView(), 120);
-    this.refetchMutations = debounce(() => this.loadMutations(), 300);
-    this.refetchStatusEvents = debounce(() => this.loadStatusEvents(), 300);
-    this.scheduleLists = debounce(() => { this.renderInflight(); this.renderMutations(); }, 30);
+    this.refetchView = coalesce(() => this.loadView(), 120);
+    this.refetchMutations = coalesce(() => this.loadMutations(), 600);
+    this.refetchStatusEvents = coalesce(() => this.loadStatusEvents(), 300);
+    this.scheduleLists = coalesce(() => { this.renderInflight(); this.renderMutations(); }, 40);
     this.outcomeList = h('ol', { id: 'op-outcomes', class: 'outcomes', 'aria-live': 'polite', 'aria-label': 'Your recent changes' });
     this.outcomeEl = h('div', { class: 'outcomes-wrap', hidden: true }, h('h3', { class: 'sub-title', text: 'Your recent changes' }), this.outcomeList);
     this.onVisible = () => { if (document.visibilityState === 'visible') this.checkExists(); };
@@ -197,8 +197,10 @@ export class TopologyPage {
     const live = hub.live;
     if (this.wasLive !== live) {
       this.wasLive = live;
-      this.renderCanvas(); // drag-to-move only while live
-      this.renderDetails();
+      if (this.view && this.drawnMovable !== this.canMove) {
+        this.renderCanvas(); // drag-to-move only while live
+        this.renderDetails();
+      }
       if (!live && st.kind === 'offline') this.feedSystem(`Live updates stopped: ${st.reason || 'unknown reason'}.`, 'error');
       if (!live && st.kind === 'full') this.feedSystem('Waiting for a free live stream (every slot of your account is in use).', 'warn');
     }
