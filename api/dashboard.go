@@ -113,7 +113,7 @@ func (s *Server) dashboardRoutes(r chi.Router) {
 // handleDashboardIndex renders index.html with the SSE base URL.
 //
 // The access token is never part of the page: the dashboard keeps it in
-// sessionStorage (see js/api.js) and sends it as a bearer header.
+// sessionStorage (see js/session.js) and sends it as a bearer header.
 func (s *Server) handleDashboardIndex(w http.ResponseWriter, r *http.Request) {
 	base, origin := sseBase(s.SSEPublicURL)
 	var buf bytes.Buffer
