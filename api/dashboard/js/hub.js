@@ -157,7 +157,7 @@ class Hub {
         if (m.overview && !this.overview) {
           this.overview = new Map(m.overview.map((t) => [t.id, Object.assign({}, t)]));
           this.snapshots++;
-          this.emit('snapshot', { topologies: m.overview, resume: 'none' }, { relayed: true, first: this.snapshots === 1 });
+          this.emit('snapshot', { topologies: m.overview, resume: 'none' }, { relayed: true, cached: true, first: this.snapshots === 1 });
         }
         this.setState(m.st);
         return;

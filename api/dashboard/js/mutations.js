@@ -95,7 +95,7 @@ class Outcomes {
     this.started = true;
     hub.subscribe({
       event: (name, d) => this.onEvent(name, d),
-      snapshot: (d, meta) => { if (!meta || !meta.relayed) this.resync(); },
+      snapshot: (d, meta) => { if (!(meta && meta.cached) && d.resume !== 'complete') this.resync(); },
     });
   }
 

@@ -213,12 +213,13 @@ export class TopologyPage {
     if (t && this.view && t.status && t.status !== this.view.topology.status && !this.deleted) {
       this.statusChanged(t.status, null, false);
     }
-    if (meta && meta.relayed) return; // another tab's stream; our data is fresh
+    if (meta && meta.cached) return; // what another tab's stream knew as this tab joined
     const n = t ? t.in_flight : 0;
     if (!meta || !meta.first) this.feedSystem(`Reconnected · ${plural(n, 'mutation')} in flight · resume ${d.resume || 'none'}`, d.resume === 'incomplete' ? 'warn' : 'ok');
     else this.feedSystem(`Live · ${plural(n, 'mutation')} in flight`, 'ok');
-    // Anything may have happened while we were away.
-    this.resync();
+    // Unless the replay that follows covers the gap, anything may have
+    // happened while the stream was away.
+    if (d.resume !== 'complete') this.resync();
   }
 
   // resync reloads everything from the API and adds what the feed missed.
