@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -21,8 +22,10 @@ import (
 )
 
 // dashboardFiles is the single-page dashboard: plain HTML, CSS and vanilla
-// JavaScript, no build step. index.html is a template (the SSE base URL is
-// injected into it); every other file is served verbatim under /assets/.
+// JavaScript as native ES modules (dashboard/js/*.js, loaded by
+// <script type="module">), no build step. index.html is a template (the SSE
+// base URL is injected into it); every other file is served verbatim under
+// /assets/ at its path below dashboard/ (e.g. /assets/js/main.js).
 //
 //go:embed dashboard
 var dashboardFiles embed.FS
@@ -42,8 +45,24 @@ type dashboardAsset struct {
 // name under /assets/. Built once at start-up: the files never change.
 var dashboardAssets = loadDashboardAssets()
 
+// dashboardModules lists the JavaScript modules, sorted, for the page's
+// <link rel="modulepreload">: the browser fetches the whole module graph at
+// once instead of discovering it import by import.
+var dashboardModules = func() []string {
+	var out []string
+	for name := range dashboardAssets {
+		if strings.HasPrefix(name, "js/") && strings.HasSuffix(name, ".js") {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}()
+
 // assetTypes pins the content types of the asset kinds we ship, so the
-// answer never depends on the host's MIME tables.
+// answer never depends on the host's MIME tables. Module scripts must be
+// served with a JavaScript MIME type (browsers refuse anything else, and
+// nosniff is set).
 var assetTypes = map[string]string{
 	".js":   "text/javascript; charset=utf-8",
 	".css":  "text/css; charset=utf-8",
@@ -96,11 +115,15 @@ func (s *Server) dashboardRoutes(r chi.Router) {
 // handleDashboardIndex renders index.html with the SSE base URL.
 //
 // The access token is never part of the page: the dashboard keeps it in
-// sessionStorage (see app.js) and sends it as a bearer header.
+// sessionStorage (see js/session.js) and sends it as a bearer header.
 func (s *Server) handleDashboardIndex(w http.ResponseWriter, r *http.Request) error {
 	base, origin := sseBase(s.SSEPublicURL)
 	var buf bytes.Buffer
-	if err := dashboardIndex.Execute(&buf, struct{ SSEURL string }{base}); err != nil {
+	data := struct {
+		SSEURL  string
+		Modules []string
+	}{base, dashboardModules}
+	if err := dashboardIndex.Execute(&buf, data); err != nil {
 		return fmt.Errorf("api: render dashboard: %w", err) // logged, never shown
 	}
 	h := w.Header()
@@ -114,7 +137,7 @@ func (s *Server) handleDashboardIndex(w http.ResponseWriter, r *http.Request) er
 
 // handleDashboardAsset serves one embedded file. Assets are revalidated on
 // every load (no-cache + ETag): they are tiny, and a deploy must never leave
-// a browser running an old app.js against a new API.
+// a browser running old modules against a new API.
 func (s *Server) handleDashboardAsset(w http.ResponseWriter, r *http.Request) error {
 	a, ok := dashboardAssets[chi.URLParam(r, "*")]
 	if !ok {
@@ -148,8 +171,9 @@ func sseBase(raw string) (base, origin string) {
 }
 
 // setDashboardSecurityHeaders sets the CSP and friends. Scripts and styles
-// come only from our own origin (no inline code at all), and the page may
-// talk to the API (same origin) and to the SSE process's origin.
+// come only from our own origin (no inline code at all; 'self' also covers
+// the module graph's static imports), and the page may talk to the API
+// (same origin) and to the SSE process's origin.
 func setDashboardSecurityHeaders(h http.Header, sseOrigin string) {
 	connect := "'self'"
 	if sseOrigin != "" {

@@ -50,7 +50,8 @@ func TestDashboardIndexInjectsSSEURL(t *testing.T) {
 		assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"), path)
 		assert.Equal(t, "no-cache", resp.Header.Get("Cache-Control"), path)
 		assert.Contains(t, body, `<meta name="mazenet-sse-url" content="https://sse.example.test:8443">`, path)
-		assert.Contains(t, body, `src="/assets/app.js"`, path)
+		assert.Contains(t, body, `<script type="module" src="/assets/js/main.js">`, path)
+		assert.Contains(t, body, `<link rel="modulepreload" href="/assets/js/shell.js">`, path)
 		csp := resp.Header.Get("Content-Security-Policy")
 		assert.Contains(t, csp, "connect-src 'self' https://sse.example.test:8443;", path)
 		assert.Contains(t, csp, "script-src 'self';", path)
@@ -81,7 +82,8 @@ func TestDashboardAssets(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	for path, ctype := range map[string]string{
-		"/assets/app.js":      "text/javascript; charset=utf-8",
+		"/assets/js/main.js":  "text/javascript; charset=utf-8",
+		"/assets/js/api.js":   "text/javascript; charset=utf-8",
 		"/assets/app.css":     "text/css; charset=utf-8",
 		"/assets/favicon.svg": "image/svg+xml",
 	} {
@@ -99,7 +101,7 @@ func TestDashboardAssets(t *testing.T) {
 	}
 
 	// The template and unknown files are not assets: JSON 404s.
-	for _, path := range []string{"/assets/index.html", "/assets/nope.js", "/assets/"} {
+	for _, path := range []string{"/assets/index.html", "/assets/nope.js", "/assets/", "/assets/js/", "/assets/js", "/assets/app.js", "/assets/../dashboard.go"} {
 		resp, body := dashGet(t, e.HTTP.URL+path)
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, path)
 		assertDashJSONDetail(t, resp, body, path)
@@ -162,14 +164,25 @@ func TestSSEBase(t *testing.T) {
 	}
 }
 
-// The page never carries a token and never builds DOM from strings.
+// The page never carries a token and never builds DOM from strings, in any
+// of its modules.
 func TestDashboardAppHygiene(t *testing.T) {
 	t.Parallel()
-	js := string(dashboardAssets["app.js"].body)
-	require.NotEmpty(t, js)
-	for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "localStorage", "eval("} {
-		assert.False(t, strings.Contains(js, bad), "app.js uses %s", bad)
+	var all strings.Builder
+	n := 0
+	for name, a := range dashboardAssets {
+		if !strings.HasSuffix(name, ".js") {
+			continue
+		}
+		n++
+		js := string(a.body)
+		all.WriteString(js)
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "localStorage", "eval(", "new Function"} {
+			assert.False(t, strings.Contains(js, bad), "%s uses %s", name, bad)
+		}
 	}
+	require.Greater(t, n, 1, "the dashboard's modules are embedded")
+	js := all.String()
 	assert.Contains(t, js, "sessionStorage")
 	assert.Contains(t, js, "Authorization")
 	assert.Contains(t, js, "/auth/sse-ticket")

@@ -20,6 +20,12 @@ const DemoName = "demo"
 // its gateway, a corp LAN bridged to it by the gateway, and two deckies — and
 // asks a worker to deploy it, so the dashboard opens on a live topology. It
 // does nothing when a topology of that name exists.
+//
+// Positions are canvas units; a decky's are relative to its home LAN's box.
+// The dashboard draws LANs with a 40-unit header and 16-unit padding and
+// deckies 196 units wide, so corp sits right of the DMZ box and its two
+// deckies side by side with a 16-unit gap (internal/e2e checks that no
+// boxes overlap).
 func seedDemo(ctx context.Context, db *postgres.DB, ropt *redis.Options, queue string, log *slog.Logger) error {
 	var n int
 	if err := db.GetContext(ctx, &n, `SELECT count(*) FROM topologies WHERE name = $1`, DemoName); err != nil {
@@ -33,7 +39,7 @@ func seedDemo(ctx context.Context, db *postgres.DB, ropt *redis.Options, queue s
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	corp, _, err := db.CreateLAN(ctx, t.ID, nil, postgres.LANInput{Name: "corp", X: ptr(320), Y: ptr(40)})
+	corp, _, err := db.CreateLAN(ctx, t.ID, nil, postgres.LANInput{Name: "corp", X: ptr(360), Y: ptr(40)})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -51,8 +57,8 @@ func seedDemo(ctx context.Context, db *postgres.DB, ropt *redis.Options, queue s
 		return fmt.Errorf("demo: %w", err)
 	}
 	for _, d := range []postgres.DeckyInput{
-		{Name: "web-01", LAN: "corp", Services: []string{"http", "ssh"}, Archetype: "web-server", X: ptr(300), Y: ptr(160)},
-		{Name: "db-01", LAN: "corp", Services: []string{"mysql", "postgres"}, Archetype: "database-server", X: ptr(420), Y: ptr(160)},
+		{Name: "web-01", LAN: "corp", Services: []string{"http", "ssh"}, Archetype: "web-server", X: ptr(16), Y: ptr(56)},
+		{Name: "db-01", LAN: "corp", Services: []string{"mysql", "postgres"}, Archetype: "database-server", X: ptr(228), Y: ptr(56)},
 	} {
 		if _, _, err := db.CreateDecky(ctx, t.ID, nil, d); err != nil {
 			return fmt.Errorf("demo: %w", err)

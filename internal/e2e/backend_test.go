@@ -48,14 +48,19 @@ type backend struct {
 // newBackend makes a fresh schema and Redis slice.
 func newBackend(t *testing.T) *backend {
 	t.Helper()
-	dsn := dbtest.URL(t)
+	return newBackendAt(t, dbtest.URL(t), dbtest.NewRedis(t))
+}
+
+// newBackendAt is a backend on an existing (migrated) schema and Redis slice,
+// for a test that prepares them itself (the seeded demo).
+func newBackendAt(t *testing.T, dsn string, rd *dbtest.Redis) *backend {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	db, err := postgres.Open(ctx, dsn)
 	require.NoError(t, err)
 	db.SetMaxOpenConns(8)
 	t.Cleanup(func() { db.Close() })
-	rd := dbtest.NewRedis(t)
 	log := slog.New(slog.DiscardHandler)
 	if os.Getenv("DASHBOARD_E2E_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
