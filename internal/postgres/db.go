@@ -56,6 +56,22 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return nil
 }
 
+// inTxRetry is InTx for transactions that can lose a race they should
+// simply run again: a deadlock (40P01) or serialization failure (40001)
+// that Postgres resolved by aborting this transaction, or errRetryEnd. It
+// tries up to three times; fn must be safe to re-run (it is, since every
+// attempt's writes were rolled back).
+func (db *DB) inTxRetry(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = db.InTx(ctx, fn)
+		if code := pgCode(err); code != codeDeadlock && code != codeSerialization && !errors.Is(err, errRetryEnd) {
+			return err
+		}
+	}
+	return err
+}
+
 // pgCode returns the SQLSTATE of a lib/pq error, or "".
 func pgCode(err error) string {
 	var pe *pq.Error
@@ -65,10 +81,12 @@ func pgCode(err error) string {
 	return ""
 }
 
-// SQLSTATE codes the store translates into domain errors.
+// SQLSTATE codes the store acts on.
 const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
+	codeSerialization       = "40001"
+	codeDeadlock            = "40P01"
 )
 
 // isUniqueViolation reports whether err is a unique-constraint violation.
