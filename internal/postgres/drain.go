@@ -514,10 +514,19 @@ const ReasonTornDown = "MutationError: the topology was torn down before this mu
 // condition), so a drainer's concurrent step and this one cannot both
 // commit; the drainer's later steps find the row terminal and do nothing.
 // It returns the events in seq order.
+//
+// The open rows are locked with NOWAIT. A drain statement that settles a
+// mutation locks the mutation row and then the topology row, the reverse of
+// this order; waiting for it would deadlock (Postgres would break the cycle
+// after a second by aborting one side). Instead a row found locked fails
+// this transaction at once with lock_not_available, the caller rolls back
+// (releasing the topology row, so the drain statement commits) and runs
+// again (inTxRetry), and then sees the row as the drain left it.
 func endOpenMutations(ctx context.Context, tx *sqlx.Tx, topologyID string) ([]domain.Event, error) {
 	var open []OpenMutation
 	err := tx.SelectContext(ctx, &open, `SELECT `+mutationColumns+`, committed_at, effects, 0 AS fence
-		FROM mutations WHERE topology_id = $1 AND state IN ('pending', 'applying') ORDER BY seq`, topologyID)
+		FROM mutations WHERE topology_id = $1 AND state IN ('pending', 'applying') ORDER BY seq
+		FOR UPDATE NOWAIT`, topologyID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open mutations: %w", err)
 	}
@@ -555,9 +564,7 @@ func endOpenMutations(ctx context.Context, tx *sqlx.Tx, topologyID string) ([]do
 			}
 		}
 		if age == nil {
-			// Changed since it was read: only a drain statement that was
-			// already running can do that (the stamp committed just before
-			// our read saw it). Read it again.
+			// Locked rows cannot change; this is a safety net. Read again.
 			return nil, errRetryEnd
 		}
 		out = append(out, evs...)
