@@ -553,3 +553,67 @@ func TestTeardownRacesDrainers(t *testing.T) {
 	})
 	checkStreamOrder(t, b.streamEntries(f.TID), seqOf)
 }
+
+// A deploy's lease is renewed while the materializer works, so a long
+// Deploy is not mistaken for an abandoned one.
+func TestLifecycleLeaseRenewedDuringDeploy(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tp, err := b.DB.CreateBlankTopology(b.ctx, postgres.BlankTopology{Name: "long-deploy"})
+	require.NoError(t, err)
+	w := b.newWorker("slow")
+	w.DrainLease = 3 * time.Second // renewed every second
+	gate := newGate(b.Mat, "Deploy")
+	w.Materializer = gate
+	done := make(chan error, 1)
+	go func() {
+		done <- w.handleDeploy(context.Background(), tasks.New(tasks.TypeDeploy, tp.ID, b.Redis.Queue))
+	}()
+	gate.waitEntered(t)
+	until := func() time.Time {
+		var u time.Time
+		require.NoError(t, b.DB.GetContext(b.ctx, &u, `SELECT drain_until FROM topologies WHERE id = $1`, tp.ID))
+		return u
+	}
+	first := until()
+	waitFor(t, 30*time.Second, "the lease renewed", func() bool { return until().After(first) })
+	close(gate.release)
+	require.NoError(t, <-done)
+	require.Equal(t, domain.StatusActive, b.hydrated(tp.ID).Topology.Status)
+	require.Equal(t, []call{{"Deploy", "", 1, false}}, summarize(b.callLog(tp.ID)))
+}
+
+// ctxDeploy is a materializer whose Deploy waits for its context to end.
+type ctxDeploy struct {
+	materializer.Noop
+	entered chan struct{}
+}
+
+func (c *ctxDeploy) Deploy(ctx context.Context, _ materializer.Scope, _ *domain.Hydrated) (bool, error) {
+	close(c.entered)
+	<-ctx.Done()
+	return false, ctx.Err()
+}
+
+// A worker shutting down mid-deploy does not fail the deploy: it frees the
+// lease, and the next sweep resumes the deploy at once.
+func TestShutdownMidDeployHandsOverToSweep(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	tp, err := b.DB.CreateBlankTopology(b.ctx, postgres.BlankTopology{Name: "shutdown"})
+	require.NoError(t, err)
+	w := b.newWorker("stopping")
+	mat := &ctxDeploy{entered: make(chan struct{})}
+	w.Materializer = mat
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.handleDeploy(ctx, tasks.New(tasks.TypeDeploy, tp.ID, b.Redis.Queue)) }()
+	<-mat.entered
+	cancel()
+	require.NoError(t, <-done)
+	require.Equal(t, domain.StatusDeploying, b.hydrated(tp.ID).Topology.Status, "not failed")
+
+	require.NoError(t, b.W.SweepLifecycle(b.ctx)) // no lease to wait for
+	require.Equal(t, domain.StatusActive, b.hydrated(tp.ID).Topology.Status)
+	require.Equal(t, []call{{"Deploy", "", 2, false}}, summarize(b.callLog(tp.ID)))
+}

@@ -30,9 +30,10 @@ import (
 // Every step publishes its `status` event (D9). A worker that loses its
 // lease (a teardown overtook its deploy, or it was paused so long that the
 // sweep resumed its work) drops its outcome: its materializer calls are
-// refused by fence and its finish writes nothing. A worker that dies (or
-// shuts down) between 1 and 3 leaves the topology deploying or tearing_down
-// with a lease that expires; the sweep then resumes it (SweepLifecycle):
+// refused by fence and its finish writes nothing. A worker that dies
+// between 1 and 3 leaves the topology deploying or tearing_down with a lease
+// that expires (one shutting down frees it at once); the sweep then resumes
+// it (SweepLifecycle):
 // it takes the lease with a new fence, counts the attempt, and re-runs
 // step 2 (Deploy and Teardown are idempotent) and 3, or gives up after
 // maxLifecycleAttempts attempts.
@@ -66,7 +67,7 @@ func (w *Worker) handleDeploy(ctx context.Context, t *asynq.Task) error {
 		return w.lifecycleSkip(ctx, log, "deploy", err)
 	}
 	lease.taken(sent, l.Fence)
-	w.publish(ctx, l.Events...)
+	w.publishLifecycle(ctx, l.Events...)
 	return w.deploy(ctx, log, lease, l)
 }
 
@@ -115,7 +116,7 @@ func (w *Worker) handleTeardown(ctx context.Context, t *asynq.Task) error {
 		return w.lifecycleSkip(ctx, log, "teardown", err)
 	}
 	lease.taken(sent, l.Fence)
-	w.publish(ctx, l.Events...)
+	w.publishLifecycle(ctx, l.Events...)
 	return w.teardown(ctx, log, lease, l)
 }
 
@@ -201,6 +202,21 @@ func (w *Worker) finishLifecycle(ctx context.Context, log *slog.Logger, lease *h
 	w.publish(ctx, ev)
 	log.InfoContext(ctx, string(from)+" finished", "status", to)
 	return nil
+}
+
+// publishLifecycle publishes a lifecycle step's committed events and counts
+// the mutations it ended (a teardown ends the open ones) in the outcome
+// metric.
+func (w *Worker) publishLifecycle(ctx context.Context, evs ...domain.Event) {
+	for _, ev := range evs {
+		switch ev.Name {
+		case domain.EventApplied:
+			mutationsTotal.WithLabelValues("applied").Inc()
+		case domain.EventFailed:
+			mutationsTotal.WithLabelValues("failed").Inc()
+		}
+	}
+	w.publish(ctx, evs...)
 }
 
 // lifecycleSkip decides what a refused start means for the task: a missing

@@ -35,7 +35,7 @@ func (w *Worker) SweepLifecycle(ctx context.Context) error {
 		}
 	}
 	evs, err := w.DB.EndOrphanedMutations(ctx, strandedBatch)
-	w.publish(ctx, evs...)
+	w.publishLifecycle(ctx, evs...)
 	keep(err)
 	tids, err := w.DB.StrandedLifecycles(ctx, strandedBatch)
 	keep(err)
@@ -65,7 +65,7 @@ func (w *Worker) resumeLifecycle(ctx context.Context, tid string) error {
 		return err
 	}
 	lease.taken(sent, l.Fence)
-	w.publish(ctx, l.Events...)
+	w.publishLifecycle(ctx, l.Events...)
 	from := l.View.Topology.Status
 	log := w.log().With("topology_id", tid, "status", from, "attempt", l.Attempt)
 	if l.Attempt > maxLifecycleAttempts {

@@ -227,11 +227,11 @@ func (db *DB) FinishMutation(ctx context.Context, m *domain.Mutation, running []
 
 // Commit is the outcome of a mutation's op transaction.
 type Commit struct {
-	// Before and After are the hydrated views around the op (After is the
-	// committed state). Effects are the materializer calls to make, each
-	// with its LAN and decky snapshots (domain.ResolveEffects), as stored.
-	Before, After *domain.Hydrated
-	Effects       []domain.Effect
+	// After is the committed view. Effects are the materializer calls to
+	// make, each with its LAN and decky snapshots (domain.ResolveEffects),
+	// as stored.
+	After   *domain.Hydrated
+	Effects []domain.Effect
 	// Materialize says the effects must run: there are some and the
 	// topology is live and unihost (DOMAIN §15).
 	Materialize bool
@@ -294,7 +294,7 @@ func (db *DB) CommitMutation(ctx context.Context, m *domain.Mutation, newID func
 		// The effects are stored with the objects they act on (F6): a
 		// recovering worker must not look removed objects up in a view that
 		// no longer has them.
-		c = Commit{Before: before, After: res.After, Effects: domain.ResolveEffects(res.Effects, res.After, before)}
+		c = Commit{After: res.After, Effects: domain.ResolveEffects(res.Effects, res.After, before)}
 		t := res.After.Topology
 		c.Materialize = len(c.Effects) > 0 && t.Status.Live() && t.Mode == domain.ModeUnihost
 		effects, err := json.Marshal(c.Effects)

@@ -483,10 +483,11 @@ func (db *DB) ResumeLifecycle(ctx context.Context, id, owner string, ttl time.Du
 // a topology that is not live.
 func (db *DB) EndOrphanedMutations(ctx context.Context, limit int) ([]domain.Event, error) {
 	var ids []string
+	// Driven by the open rows (the partial index mutations_open holds only
+	// those), not by a scan of every topology.
 	err := db.SelectContext(ctx, &ids, `
-SELECT t.id FROM topologies t
- WHERE t.status NOT IN `+liveStatuses+`
-   AND EXISTS (SELECT 1 FROM mutations m WHERE m.topology_id = t.id AND m.state IN ('pending', 'applying'))
+SELECT DISTINCT m.topology_id FROM mutations m JOIN topologies t ON t.id = m.topology_id
+ WHERE m.state IN ('pending', 'applying') AND t.status NOT IN `+liveStatuses+`
  LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: orphaned mutations: %w", err)
