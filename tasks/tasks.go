@@ -30,11 +30,25 @@ type TopologyPayload struct {
 	TopologyID string `json:"topology_id"`
 }
 
-// New returns a task of type typ for topology tid on queue. Wake-up tasks
-// are not retried by asynq: the periodic sweep re-dispatches stranded work.
+// LifecycleRetries is how many times asynq retries a deploy or teardown
+// task that returned an error (with its backoff, over several minutes).
+const LifecycleRetries = 5
+
+// New returns a task of type typ for topology tid on queue. Apply tasks are
+// only wake-ups and are not retried by asynq: the periodic sweep
+// re-dispatches stranded work. Deploy and teardown tasks are retried
+// (LifecycleRetries) when they fail before their start commits (the
+// database was unreachable), because nothing else would start them; once
+// started, a deploy or teardown whose worker dies is resumed by the sweep,
+// and a retried task finds its topology no longer pending or teardown-able
+// and is skipped.
 func New(typ, tid, queue string) *asynq.Task {
 	body, _ := json.Marshal(TopologyPayload{TopologyID: tid})
-	return asynq.NewTask(typ, body, asynq.Queue(queue), asynq.MaxRetry(0), asynq.Timeout(5*time.Minute))
+	retries := 0
+	if typ == TypeDeploy || typ == TypeTeardown {
+		retries = LifecycleRetries
+	}
+	return asynq.NewTask(typ, body, asynq.Queue(queue), asynq.MaxRetry(retries), asynq.Timeout(5*time.Minute))
 }
 
 // Parse decodes a task's payload.

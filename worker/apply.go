@@ -12,42 +12,74 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/tasks"
 )
 
-// The drain (DOMAIN §4.4, SYSTEM §3.2). Any number of worker processes may
-// try to drain a topology at once; a lease on the topology row
-// (drain_owner, drain_until) makes exactly one of them the drainer. The
-// drainer renews the lease while it works and applies the topology's open
-// mutations one by one, in seq order, each in three short steps:
+// The drain (DOMAIN §4.4, SYSTEM §3.2, §3.8). Any number of worker
+// processes may try to drain a topology at once; a lease on the topology row
+// (drain_owner, drain_until) makes exactly one of them the drainer, and
+// every new holder of that lease takes a higher fence (the topology's lease
+// generation, which only grows). The drainer renews the lease while it works
+// and applies the topology's open mutations one by one, in seq order, each
+// in three short steps:
 //
-//  1. claim: one statement moves the lowest pending row to applying
-//     (fenced by the lease and liveness);
+//  1. claim: one statement takes (or keeps) the lease, moves the lowest
+//     pending row to applying (fenced by the lease and liveness) and returns
+//     the lease's fence;
 //  2. op: one transaction runs domain.ApplyOp on the loaded view, persists
 //     the diff, stamps the row committed_at with its materializer effects
-//     and records `mutation.applying`; with nothing to materialise it also
-//     marks the row applied and records `mutation.applied`;
-//  3. after commit: materialise (best effort), then one statement marks the
-//     row applied and records `mutation.applied`.
+//     (each with the LAN and decky it acts on, captured here) and records
+//     `mutation.applying`; with nothing to materialise it also marks the row
+//     applied and records `mutation.applied`;
+//  3. after commit: materialise (best effort; every call carries the fence
+//     and is preceded by a local check of the lease), then one statement
+//     marks the row applied and records `mutation.applied`.
 //
 // A failure in step 2 rolls the op back and, in one transaction, fails the
 // row, records `mutation.applying` and `mutation.failed` (and degrades an
 // active topology); the pass stops there. A row found in `applying` belongs
 // to a dead worker whose lease expired: with committed_at set only step 3
-// runs again (materialisers are idempotent), otherwise the op is re-run (its
-// transaction never committed). Every event is written to the outbox in the
-// transaction that makes its change, and every step is fenced on the row's
-// state (the committed_at stamp commits once), so each event exists exactly
-// once. Why `applying` is written by step 2 rather than by the claim: see
-// postgres.ClaimNext (it saves a synchronous commit per mutation).
+// runs again, from the stored effects and never from the current view (which
+// no longer holds what the op removed; materialisers are idempotent);
+// otherwise the op is re-run (its transaction never committed). Every event
+// is written to the outbox in the transaction that makes its change, and
+// every step is fenced on the row's state (the committed_at stamp commits
+// once), so each event exists exactly once. Why `applying` is written by
+// step 2 rather than by the claim: see postgres.ClaimNext (it saves a
+// synchronous commit per mutation).
+//
+// Side effects are fenced. A drainer that lost its lease (paused past it,
+// partitioned) may still be in step 3 when another worker takes over; its
+// database writes fail on the row's state, but a materializer call has no
+// row to check. So every call carries the fence, and the materializer
+// refuses a call whose fence is below the highest it has seen for the
+// topology (package materializer says how implementations do that): once
+// the new holder has made a call, the old one can make none, and no call for
+// mutation N lands after one for N+1. A refused call, or a failed local
+// check, stops the pass with nothing more written; the new holder recovers
+// the mutation.
+//
+// A teardown (postgres.BeginTeardown) takes the lease from the drainer with
+// a higher fence and, in the same transaction as the status change, ends
+// every open mutation (op not committed → failed; committed → applied). The
+// drainer's later steps then find nothing to do: the stamp, finish and fail
+// are fenced on the row's state, which is terminal, so no decky is marked
+// running and no event is written for a topology that left the live states;
+// its materializer calls carry a fence below the teardown's and are refused
+// once Teardown has been called.
 //
 // Lease writes and the claim commit asynchronously (see postgres.ClaimNext);
 // the op and terminal commits are synchronous, and events are published to
-// Redis only after their commit returns.
+// Redis only after their commit returns. A raised fence is made durable by a
+// synchronous commit before any call carries it (the op's commit, or
+// postgres.ConfirmDrainLease before re-materialising), so a Postgres crash
+// cannot hand one fence to two holders.
 
 // DefaultDrainLease is how long a drain lease lasts without renewal: the
 // longest a dead worker can block its topology (SYSTEM §3.2 allows 30 s).
+// Deploys and teardowns hold their lease for as long.
 const DefaultDrainLease = 15 * time.Second
 
 // Reason texts (DOMAIN §4.4). Internal failures never show their cause.
@@ -106,77 +138,55 @@ func (w *Worker) Drain(ctx context.Context, topologyID string) error {
 	}
 }
 
-// drainOnce runs one pass under a fresh lease owner. It returns how many
+// drainOnce runs one pass as a new lease holder. It returns how many
 // mutations reached a terminal state and whether the pass stopped early (a
 // failure, a lost lease or fencing); n=0 and stopped=true also mean "someone
 // else holds the lease, or there is nothing to do".
 func (w *Worker) drainOnce(ctx context.Context, tid string) (n int, stopped bool, err error) {
-	owner := w.ID + "#" + uuid.NewString()[:8]
-	lease := w.drainLease()
+	lease := w.newLease(tid)
 	// The first claim takes the lease; only then is there anything to renew
 	// or release.
-	m, claimed, err := w.DB.ClaimNext(ctx, tid, owner, lease)
+	sent := lease.now()
+	m, claimed, err := w.DB.ClaimNext(ctx, tid, lease.owner, lease.ttl)
 	if err != nil || m == nil {
 		return 0, true, err
 	}
-	passCtx, cancel := context.WithCancel(ctx)
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		w.renewLease(passCtx, cancel, tid, owner, lease)
-	}()
-	n, stopped, err = w.drainPass(passCtx, tid, owner, m, claimed)
-	cancel()
-	<-renewed
+	lease.claimed(sent, m.Fence)
+	passCtx, stop := w.keepLease(ctx, lease)
+	n, stopped, err = w.drainPass(passCtx, lease, m, claimed)
+	stop()
 	relCtx, relCancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer relCancel()
-	if rerr := w.DB.ReleaseDrainLease(relCtx, tid, owner); rerr != nil {
+	if rerr := w.DB.ReleaseDrainLease(relCtx, tid, lease.owner); rerr != nil {
 		w.log().WarnContext(ctx, "drain lease not released; it expires", "topology_id", tid, "err", rerr)
 	}
-	if err != nil && ctx.Err() == nil && errors.Is(err, context.Canceled) {
+	if errors.Is(err, errLeaseLost) || (err != nil && ctx.Err() == nil && errors.Is(err, context.Canceled)) {
 		// Our lease was lost mid-pass; the new holder carries on.
+		w.log().InfoContext(ctx, "drain pass stopped: lease lost", "topology_id", tid)
 		return n, true, nil
 	}
 	return n, stopped, err
 }
 
-// renewLease extends the lease every third of its duration until ctx ends,
-// and cancels the pass (lost) when the lease turns out to be someone else's.
-func (w *Worker) renewLease(ctx context.Context, lost context.CancelFunc, tid, owner string, lease time.Duration) {
-	t := time.NewTicker(lease / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		ok, err := w.DB.RenewDrainLease(ctx, tid, owner, lease)
-		if err != nil {
-			if ctx.Err() == nil {
-				w.log().WarnContext(ctx, "drain lease renewal failed", "topology_id", tid, "err", err)
-			}
-			continue
-		}
-		if !ok {
-			w.log().WarnContext(ctx, "drain lease lost; stopping this pass", "topology_id", tid)
-			lost()
-			return
-		}
-	}
-}
+// claimed records a claim's lease: ClaimNext either took the lease for its
+// full ttl or kept one with more than half of it left, so the lease is ours
+// until at least sent+ttl/2.
+func (l *heldLease) claimed(sent time.Time, fence int64) { l.extend(sent, l.ttl/2, fence) }
 
 // drainPass applies open mutations while it holds the lease, starting with
 // m (claimed by drainOnce, or already applying when claimed is false).
-func (w *Worker) drainPass(ctx context.Context, tid, owner string, m *postgres.OpenMutation, claimed bool) (n int, stopped bool, err error) {
+func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.OpenMutation, claimed bool) (n int, stopped bool, err error) {
+	tid := lease.tid
 	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
 			return n, true, err
 		}
 		if !first {
-			if m, claimed, err = w.DB.ClaimNext(ctx, tid, owner, w.drainLease()); err != nil || m == nil {
+			sent := lease.now()
+			if m, claimed, err = w.DB.ClaimNext(ctx, tid, lease.owner, lease.ttl); err != nil || m == nil {
 				return n, err != nil, err
 			}
+			lease.claimed(sent, m.Fence)
 		}
 		log := w.log().With("topology_id", tid, "mutation_id", m.ID, "op", m.Op)
 		if !claimed {
@@ -186,7 +196,7 @@ func (w *Worker) drainPass(ctx context.Context, tid, owner string, m *postgres.O
 			log.InfoContext(ctx, "recovering a mutation left applying", "committed", m.CommittedAt != nil)
 		}
 		if m.CommittedAt != nil {
-			running, err := w.rematerialize(ctx, m)
+			running, err := w.rematerialize(ctx, log, lease, m)
 			if err != nil {
 				return n, true, err
 			}
@@ -219,7 +229,10 @@ func (w *Worker) drainPass(ctx context.Context, tid, owner string, m *postgres.O
 		}
 		var running []string
 		if c.Materialize {
-			running = w.materialize(ctx, log, &c.After.Topology, c.Effects, c.After, c.Before)
+			s := materializer.Scope{Topology: &c.After.Topology, Fence: m.Fence, MutationID: m.ID, Seq: m.Seq}
+			if running, err = w.materialize(ctx, log, lease, s, c.Effects); err != nil {
+				return n, true, err
+			}
 		}
 		if err := w.finish(ctx, log, &m.Mutation, running); err != nil {
 			return n, true, err
@@ -268,80 +281,87 @@ func (w *Worker) fail(ctx context.Context, log *slog.Logger, m *domain.Mutation,
 }
 
 // rematerialize re-runs the stored effects of a mutation whose op committed
-// before its worker died, if the topology is still materialised, and
-// returns the deckies whose spawn succeeded.
-func (w *Worker) rematerialize(ctx context.Context, m *postgres.OpenMutation) ([]string, error) {
+// before its worker died, and returns the deckies whose spawn succeeded. No
+// synchronous commit preceded this side effect in this pass, so it first
+// confirms the lease synchronously (postgres.ConfirmDrainLease), which makes
+// the pass's fence durable and re-reads the topology.
+func (w *Worker) rematerialize(ctx context.Context, log *slog.Logger, lease *heldLease, m *postgres.OpenMutation) ([]string, error) {
 	if len(m.Effects) == 0 {
 		return nil, nil
 	}
-	h, err := w.DB.GetHydrated(ctx, m.TopologyID)
+	sent := lease.now()
+	t, err := w.DB.ConfirmDrainLease(ctx, m.TopologyID, lease.owner, m.Fence, lease.ttl)
 	if err != nil {
 		return nil, err
 	}
-	if !h.Topology.Status.Live() || h.Topology.Mode != domain.ModeUnihost {
+	if t == nil {
+		return nil, errLeaseLost
+	}
+	lease.taken(sent, m.Fence)
+	if t.Mode != domain.ModeUnihost {
 		return nil, nil
 	}
-	log := w.log().With("topology_id", m.TopologyID, "mutation_id", m.ID, "op", m.Op)
-	return w.materialize(ctx, log, &h.Topology, m.Effects, h), nil
+	s := materializer.Scope{Topology: t, Fence: m.Fence, MutationID: m.ID, Seq: m.Seq}
+	return w.materialize(ctx, log, lease, s, m.Effects)
 }
 
-// materialize makes an op's materializer calls in order (DOMAIN §15). LANs
-// and deckies are looked up by name in views, first match wins (the result,
-// then the state before the op, for what the op removed); errors are logged
-// and never fail the mutation. It returns the uuids of the deckies whose
-// Spawn succeeded: finish marks them running with the mutation.
-func (w *Worker) materialize(ctx context.Context, log *slog.Logger, t *domain.Topology, effects []domain.Effect, views ...*domain.Hydrated) (running []string) {
+// materialize makes an op's materializer calls in order (DOMAIN §15), each
+// under scope s (its fence, mutation id and seq) and after a local check of
+// the lease. Each call gets the LAN and decky snapshots its effect carries
+// (domain.ResolveEffects), never objects looked up now; an effect stored
+// before snapshots existed gets a bare object with only its name. Errors are
+// logged and never fail the mutation, except a lost lease: a failed check or
+// a call refused by fence (materializer.ErrFenced) returns errLeaseLost at
+// once, and the caller must stop without finishing the mutation. It returns
+// the uuids of the deckies whose Spawn succeeded: finish marks them running
+// with the mutation.
+func (w *Worker) materialize(ctx context.Context, log *slog.Logger, lease *heldLease, s materializer.Scope, effects []domain.Effect) (running []string, err error) {
 	mat := w.materializer()
-	lan := func(name string) *domain.LAN {
-		for _, h := range views {
-			for i := range h.LANs {
-				if h.LANs[i].Name == name {
-					return &h.LANs[i]
-				}
-			}
-		}
-		return &domain.LAN{TopologyID: t.ID, Name: name}
-	}
-	decky := func(name string) *domain.Decky {
-		for _, h := range views {
-			for i := range h.Deckies {
-				if h.Deckies[i].Name == name {
-					return &h.Deckies[i]
-				}
-			}
-		}
-		return &domain.Decky{TopologyID: t.ID, Name: name}
-	}
 	for _, e := range effects {
+		if err := lease.check(ctx); err != nil {
+			return nil, err
+		}
+		lan := e.LANSnapshot
+		if lan == nil {
+			lan = &domain.LAN{TopologyID: s.Topology.ID, Name: e.LAN}
+		}
+		decky := e.DeckySnapshot
+		if decky == nil {
+			decky = &domain.Decky{TopologyID: s.Topology.ID, Name: e.Decky}
+		}
 		var err error
 		switch e.Call {
 		case domain.CallCreateNetwork:
-			err = mat.CreateNetwork(ctx, t, lan(e.LAN))
+			err = mat.CreateNetwork(ctx, s, lan)
 		case domain.CallRemoveNetwork:
-			err = mat.RemoveNetwork(ctx, t, lan(e.LAN))
+			err = mat.RemoveNetwork(ctx, s, lan)
 		case domain.CallSpawn:
-			d := decky(e.Decky)
 			var ok bool
-			if ok, err = mat.Spawn(ctx, t, d); ok && d.UUID != "" {
-				running = append(running, d.UUID)
+			if ok, err = mat.Spawn(ctx, s, decky); ok && decky.UUID != "" {
+				running = append(running, decky.UUID)
 			}
 		case domain.CallRemove:
-			err = mat.Remove(ctx, t, decky(e.Decky))
+			err = mat.Remove(ctx, s, decky)
 		case domain.CallConnect:
-			err = mat.Connect(ctx, t, decky(e.Decky), lan(e.LAN), e.IP)
+			err = mat.Connect(ctx, s, decky, lan, e.IP)
 		case domain.CallDisconnect:
-			err = mat.Disconnect(ctx, t, decky(e.Decky), lan(e.LAN))
+			err = mat.Disconnect(ctx, s, decky, lan)
 		case domain.CallServicesDiff:
-			err = mat.ServicesDiff(ctx, t, decky(e.Decky), e.Added, e.Removed)
+			err = mat.ServicesDiff(ctx, s, decky, e.Added, e.Removed)
 		case domain.CallRecreateBase:
-			err = mat.RecreateBase(ctx, t, decky(e.Decky))
+			err = mat.RecreateBase(ctx, s, decky)
 		default:
 			log.WarnContext(ctx, "unknown materializer call skipped", "call", e.Call)
+		}
+		if errors.Is(err, materializer.ErrFenced) {
+			log.WarnContext(ctx, "materializer refused the call: a newer lease holder has acted; stopping",
+				"call", e.Call, "fence", s.Fence)
+			return nil, errLeaseLost
 		}
 		if err != nil {
 			log.WarnContext(ctx, "materializer call failed; the database stays the source of truth",
 				"call", e.Call, "lan", e.LAN, "decky", e.Decky, "err", err)
 		}
 	}
-	return running
+	return running, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/materializer"
+	"github.com/decnet/mazenet/internal/postgres"
 )
 
 // Every op's success path, end to end through the store: enqueue the row,
@@ -403,7 +404,10 @@ func TestFailureStopsPassAndDegradesOnce(t *testing.T) {
 }
 
 // Only live topologies drain: a pending row of a topology that left the
-// live states stays pending.
+// live states is never applied. (BeginTeardown ends such rows in the same
+// commit as the status change; here the status is forced behind its back,
+// as an older version could leave it, and the sweep ends the row as the
+// teardown would have: failed, never applied.)
 func TestOnlyLiveTopologiesDrain(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -412,6 +416,15 @@ func TestOnlyLiveTopologiesDrain(t *testing.T) {
 	_, err := b.DB.ExecContext(b.ctx, `UPDATE topologies SET status = 'tearing_down' WHERE id = $1`, f.TID)
 	require.NoError(t, err)
 	b.drain(f.TID)
+	require.Equal(t, domain.MutationPending, b.mutation(f.TID, m.ID).State, "not claimed")
 	require.NoError(t, b.W.Sweep(b.ctx))
-	require.Equal(t, domain.MutationPending, b.mutation(f.TID, m.ID).State)
+	got := b.mutation(f.TID, m.ID)
+	require.Equal(t, domain.MutationFailed, got.State)
+	require.Equal(t, postgres.ReasonTornDown, *got.Reason)
+	require.Nil(t, lanByName(b.hydrated(f.TID), "lan-b"), "never applied")
+	require.Equal(t, []materializer.Call{{Call: "Teardown"}}, b.calls(f.TID),
+		"the mutation made no call; the sweep finished the teardown nobody was running")
+	require.Equal(t, domain.StatusTornDown, b.hydrated(f.TID).Topology.Status)
+	require.Equal(t, []string{domain.EventEnqueued, domain.EventApplying, domain.EventFailed, domain.EventStatus},
+		eventNames(b.streamEntries(f.TID)))
 }

@@ -37,7 +37,7 @@ func setup(t *testing.T) *testBundle {
 	rd := dbtest.NewRedis(t)
 	keys := rediskey.New(rd.Prefix)
 	b := &testBundle{t: t, ctx: context.Background(), DB: db, Redis: rd, Keys: keys, Streams: stream.New(rd.Client, keys)}
-	b.Mat = &materializer.Test{Redis: rd.Client, LogKey: keys.MaterializerCalls()}
+	b.Mat = materializer.NewTest(materializer.TestConfig{}, rd.Client, keys)
 	b.W = b.newWorker("w1")
 	return b
 }
@@ -190,8 +190,24 @@ func (b *testBundle) drain(tid string) {
 	}
 }
 
-// calls returns the test materializer's calls for topology tid.
+// calls returns the test materializer's accepted calls for topology tid,
+// without the fields every call of a topology shares or that vary from run
+// to run (topology id, fence, mutation id, seq): what was done, in order.
 func (b *testBundle) calls(tid string) []materializer.Call {
+	b.t.Helper()
+	var out []materializer.Call
+	for _, c := range b.callLog(tid) {
+		if !c.Rejected {
+			c.TopologyID, c.Fence, c.MutationID, c.Seq = "", 0, "", 0
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// callLog returns the test materializer's whole log for topology tid, as
+// written (refused calls included).
+func (b *testBundle) callLog(tid string) []materializer.Call {
 	b.t.Helper()
 	raw, err := b.Redis.Client.LRange(b.ctx, b.Keys.MaterializerCalls(), 0, -1).Result()
 	if err != nil {
@@ -204,7 +220,6 @@ func (b *testBundle) calls(tid string) []materializer.Call {
 			b.t.Fatal(err)
 		}
 		if c.TopologyID == tid {
-			c.TopologyID = ""
 			out = append(out, c)
 		}
 	}

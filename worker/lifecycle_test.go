@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,19 +202,31 @@ func TestLifecycleAgentModeSkipsMaterializer(t *testing.T) {
 	require.Empty(t, b.calls(t, tid))
 }
 
-// scriptedMaterializer overrides the whole-topology calls.
+// scriptedMaterializer overrides the whole-topology calls and records the
+// fences they carry, in call order.
 type scriptedMaterializer struct {
 	materializer.Noop
 	deploy    func(ctx context.Context) (bool, error)
 	teardowns chan struct{}
 	teardown  error
+
+	mu     sync.Mutex
+	fences []int64
 }
 
-func (m *scriptedMaterializer) Deploy(ctx context.Context, _ *domain.Hydrated) (bool, error) {
+func (m *scriptedMaterializer) fenced(s materializer.Scope) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fences = append(m.fences, s.Fence)
+}
+
+func (m *scriptedMaterializer) Deploy(ctx context.Context, s materializer.Scope, _ *domain.Hydrated) (bool, error) {
+	m.fenced(s)
 	return m.deploy(ctx)
 }
 
-func (m *scriptedMaterializer) Teardown(context.Context, *domain.Hydrated) error {
+func (m *scriptedMaterializer) Teardown(_ context.Context, s materializer.Scope, _ *domain.Hydrated) error {
+	m.fenced(s)
 	if m.teardowns != nil {
 		m.teardowns <- struct{}{}
 	}
@@ -242,8 +255,10 @@ func TestLifecycleDegradedOutcomes(t *testing.T) {
 	require.Equal(t, domain.StatusTornDown, b.status(t, tid))
 }
 
-// A teardown that overtakes a running deploy wins; the deploy's outcome is
-// dropped and it cleans up after itself.
+// A teardown that overtakes a running deploy wins: it takes the lease (with
+// a higher fence), and the deploy's outcome is dropped. The deploy does not
+// call Teardown again: a fenced materializer either ran its Deploy before
+// the Teardown (which then removed it) or refuses it (package materializer).
 func TestLifecycleTeardownOvertakesDeploy(t *testing.T) {
 	t.Parallel()
 	b := newLifecycleBundle(t, materializer.TestConfig{})
@@ -269,7 +284,8 @@ func TestLifecycleTeardownOvertakesDeploy(t *testing.T) {
 	close(release)
 	require.NoError(t, <-done)
 	require.Equal(t, domain.StatusTornDown, b.status(t, tid), "the teardown wins")
-	require.Len(t, m.teardowns, 2, "the overtaken deploy tears down what it may have created")
+	require.Len(t, m.teardowns, 1, "only the teardown tears down")
+	require.Equal(t, []int64{1, 2}, m.fences, "the deploy's fence, then the teardown's higher one")
 	hist, _ := b.history(t, tid)
 	require.Equal(t, []string{"pending->deploying", "deploying->tearing_down", "tearing_down->torn_down"}, hist)
 }

@@ -105,7 +105,7 @@ func New(cfg Config, db *postgres.DB, rdb redis.UniversalClient) *Worker {
 	keys := rediskey.New(cfg.RedisPrefix)
 	var mat materializer.Materializer = materializer.Noop{}
 	if cfg.Materializer == MaterializerTest {
-		mat = &materializer.Test{Config: cfg.TestMaterializer, Redis: rdb, LogKey: keys.MaterializerCalls()}
+		mat = materializer.NewTest(cfg.TestMaterializer, rdb, keys)
 	}
 	id := cfg.ID
 	if id == "" {

@@ -117,9 +117,9 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 // Sweep repairs whatever the fast paths missed (SYSTEM §3): it relays
 // outbox events that never reached Redis, drains every live topology that
 // has open mutations and no live lease (a lost wake-up or a dead worker),
-// updates the queue-depth metric and prunes relayed outbox rows beyond the
-// newest 1,000 per topology. It returns the first error and still does the
-// other parts.
+// finishes abandoned deploys and teardowns (SweepLifecycle), updates the
+// queue-depth metric and prunes relayed outbox rows beyond the newest 1,000
+// per topology. It returns the first error and still does the other parts.
 func (w *Worker) Sweep(ctx context.Context) error {
 	var firstErr error
 	keep := func(err error) {
@@ -149,6 +149,7 @@ func (w *Worker) Sweep(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	keep(w.SweepLifecycle(ctx))
 	keep(w.updateQueueDepth(ctx))
 	_, err = w.DB.PruneRelayedEvents(ctx, retainedOutbox)
 	keep(err)

@@ -36,8 +36,12 @@ type Worker struct {
 	// SweepInterval is DECNET_SWEEP_INTERVAL (default 10 s).
 	SweepInterval time.Duration
 	// DrainLease is DECNET_DRAIN_LEASE (default DefaultDrainLease): how long
-	// a dead worker can hold up its topology before another takes over.
+	// a dead worker can hold up its topology (its drain, deploy or teardown)
+	// before another takes over.
 	DrainLease time.Duration
+	// Now is the worker's clock for its local lease checks (time.Now when
+	// nil); tests move it to play a worker paused past its lease.
+	Now func() time.Time
 }
 
 // Mux routes task types to handlers.

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"sort"
 	"strings"
 )
@@ -33,13 +34,57 @@ const (
 // Effect is one materializer call to make after the op's transaction
 // commits (DOMAIN §15), in order. LAN and Decky are names, because that is
 // how the materializer names networks and containers.
+//
+// LANSnapshot and DeckySnapshot are the objects the call is made with, as
+// the op left them (or, for what the op removed, as they were just before):
+// ResolveEffects fills them in the op's transaction and the store keeps them
+// with the mutation, so a worker that recovers a committed mutation makes
+// exactly the calls the op decided, with the removed LAN's id and network
+// id and the removed decky's uuid, even though those rows are gone from the
+// current view. They are nil only in effects stored before they existed.
 type Effect struct {
-	Call    string   `json:"call"`
-	LAN     string   `json:"lan,omitempty"`
-	Decky   string   `json:"decky,omitempty"`
-	IP      string   `json:"ip,omitempty"`
-	Added   []string `json:"added,omitempty"`
-	Removed []string `json:"removed,omitempty"`
+	Call          string   `json:"call"`
+	LAN           string   `json:"lan,omitempty"`
+	Decky         string   `json:"decky,omitempty"`
+	IP            string   `json:"ip,omitempty"`
+	Added         []string `json:"added,omitempty"`
+	Removed       []string `json:"removed,omitempty"`
+	LANSnapshot   *LAN     `json:"lan_snapshot,omitempty"`
+	DeckySnapshot *Decky   `json:"decky_snapshot,omitempty"`
+}
+
+// ResolveEffects returns effects with their snapshots filled in: each named
+// LAN and decky is looked up in after (the op's result), then in before (the
+// view the op started from, for what it removed); a name found in neither
+// keeps a nil snapshot. The snapshots are deep copies, independent of both
+// views.
+func ResolveEffects(effects []Effect, after, before *Hydrated) []Effect {
+	if effects == nil {
+		return nil
+	}
+	out := make([]Effect, len(effects))
+	for i, e := range effects {
+		e.LANSnapshot, e.DeckySnapshot = nil, nil
+		for _, h := range []*Hydrated{after, before} {
+			if h == nil {
+				continue
+			}
+			if e.LAN != "" && e.LANSnapshot == nil {
+				if j := slices.IndexFunc(h.LANs, func(l LAN) bool { return l.Name == e.LAN }); j >= 0 {
+					l := h.LANs[j].clone()
+					e.LANSnapshot = &l
+				}
+			}
+			if e.Decky != "" && e.DeckySnapshot == nil {
+				if j := slices.IndexFunc(h.Deckies, func(d Decky) bool { return d.Name == e.Decky }); j >= 0 {
+					d := h.Deckies[j].clone()
+					e.DeckySnapshot = &d
+				}
+			}
+		}
+		out[i] = e
+	}
+	return out
 }
 
 // OpResult is the outcome of a successful op. After is the complete new

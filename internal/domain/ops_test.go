@@ -392,3 +392,40 @@ func deckyNamed(h *Hydrated, name string) *Decky {
 	}
 	return nil
 }
+
+// ResolveEffects snapshots every named object from the op's result, and
+// what the op removed from the view before it, so recovery never needs a
+// view: the removed LAN keeps its id and network id, the removed decky its
+// uuid, and a kept decky reads as the op left it.
+func TestResolveEffects(t *testing.T) {
+	t.Parallel()
+	before := fixture()
+	netID := "net-lab"
+	before.LANs[2].DockerNetworkID = &netID // lab
+	want := before.Clone()
+	res, err := ApplyOp(before, OpRemoveLAN, map[string]any{"name": "lab"}, testEnv())
+	require.NoError(t, err)
+	got := ResolveEffects(res.Effects, res.After, before)
+	require.Len(t, got, 3)
+	for _, e := range got {
+		require.NotNil(t, e.LANSnapshot, "%s", e.Call)
+		require.Equal(t, "lan-lab", e.LANSnapshot.ID, "the removed LAN is taken from the view before the op")
+		require.Equal(t, "net-lab", *e.LANSnapshot.DockerNetworkID)
+	}
+	require.Equal(t, "d-gw", got[0].DeckySnapshot.UUID)
+	_, stillOnLab := got[0].DeckySnapshot.IPsByLAN()["lab"]
+	require.False(t, stillOnLab, "a decky the op kept reads as the op left it")
+	require.Nil(t, got[2].DeckySnapshot)
+
+	res, err = ApplyOp(before, OpRemoveDecky, map[string]any{"decky": "web"}, testEnv())
+	require.NoError(t, err)
+	got = ResolveEffects(res.Effects, res.After, before)
+	require.Equal(t, "d-web", got[0].DeckySnapshot.UUID)
+	require.Equal(t, []string{"http"}, got[0].DeckySnapshot.Services)
+
+	got[0].DeckySnapshot.Services[0] = "changed"
+	require.Equal(t, want, before, "snapshots are copies")
+	require.Nil(t, res.Effects[0].DeckySnapshot, "the input effects are not modified")
+	require.Nil(t, ResolveEffects(nil, res.After, before))
+	require.Equal(t, []Effect{{Call: CallRemove, Decky: "gone"}}, ResolveEffects([]Effect{{Call: CallRemove, Decky: "gone"}}, res.After, before))
+}

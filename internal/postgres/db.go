@@ -56,6 +56,40 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return nil
 }
 
+// retryAttempts and retryBackoff bound inTxRetry: up to 10 attempts, the
+// k-th waiting k×retryBackoff first (under a second in all).
+const (
+	retryAttempts = 10
+	retryBackoff  = 20 * time.Millisecond
+)
+
+// inTxRetry is InTx for transactions that can lose a race they should
+// simply run again after a short pause: a row lock they would not wait for
+// (55P03, NOWAIT), a deadlock (40P01) or serialization failure (40001) that
+// Postgres resolved by aborting this transaction, or errRetryEnd. fn must be
+// safe to re-run (it is: each failed attempt's writes were rolled back).
+func (db *DB) inTxRetry(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = db.InTx(ctx, fn)
+		switch pgCode(err) {
+		case codeLockNotAvailable, codeDeadlock, codeSerialization:
+		default:
+			if !errors.Is(err, errRetryEnd) {
+				return err
+			}
+		}
+		if attempt == retryAttempts {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * retryBackoff):
+		}
+	}
+}
+
 // pgCode returns the SQLSTATE of a lib/pq error, or "".
 func pgCode(err error) string {
 	var pe *pq.Error
@@ -65,10 +99,13 @@ func pgCode(err error) string {
 	return ""
 }
 
-// SQLSTATE codes the store translates into domain errors.
+// SQLSTATE codes the store acts on.
 const (
 	codeUniqueViolation     = "23505"
 	codeForeignKeyViolation = "23503"
+	codeSerialization       = "40001"
+	codeDeadlock            = "40P01"
+	codeLockNotAvailable    = "55P03"
 )
 
 // isUniqueViolation reports whether err is a unique-constraint violation.

@@ -53,6 +53,29 @@ func (db *DB) RenewDrainLease(ctx context.Context, topologyID, owner string, ttl
 	return n == 1, nil
 }
 
+// ConfirmDrainLease is RenewDrainLease with a synchronous commit, for the
+// one side effect no synchronous commit precedes: re-materialising a
+// mutation whose op committed before its worker died. It extends the lease
+// only if owner still holds it with generation fence on a live topology, and
+// returns the topology (nil when the lease was lost). Its commit flushes the
+// WAL up to itself, so the lease write that raised the fence (asynchronous,
+// see ClaimNext) is durable before any call carries that fence: a Postgres
+// crash can then never hand the same fence to a second holder.
+func (db *DB) ConfirmDrainLease(ctx context.Context, topologyID, owner string, fence int64, ttl time.Duration) (*domain.Topology, error) {
+	var t domain.Topology
+	err := db.GetContext(ctx, &t,
+		`UPDATE topologies SET drain_until = now() + $3 * interval '1 millisecond'
+		  WHERE id = $1 AND drain_owner = $2 AND fence = $4 AND status IN `+liveStatuses+`
+		  RETURNING `+topologyColumns,
+		topologyID, owner, ttl.Milliseconds(), fence)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("postgres: confirm drain lease: %w", err)
+	}
+	return &t, nil
+}
+
 // ReleaseDrainLease frees owner's lease (a no-op if it was lost).
 func (db *DB) ReleaseDrainLease(ctx context.Context, topologyID, owner string) error {
 	_, err := db.ExecContext(ctx,
@@ -67,12 +90,16 @@ func (db *DB) ReleaseDrainLease(ctx context.Context, topologyID, owner string) e
 
 // OpenMutation is a pending or applying mutation as the worker sees it.
 // CommittedAt is set once the op's changes are committed; Effects are the
-// materializer calls that op produced (crash recovery re-runs them).
+// materializer calls that op produced, with the objects they are made with
+// (crash recovery re-runs them). Fence is the generation of the lease under
+// which ClaimNext returned it: every materializer call made for it carries
+// that fence.
 type OpenMutation struct {
 	domain.Mutation
 	CommittedAt *time.Time      `db:"committed_at"`
 	EffectsJSON []byte          `db:"effects"`
 	Effects     []domain.Effect `db:"-"`
+	Fence       int64           `db:"fence"`
 }
 
 // ClaimNext is the drain loop's step 1 (DOMAIN §4.4) in one round trip:
@@ -89,6 +116,14 @@ type OpenMutation struct {
 // is, so a pass does not rewrite the hot topology row (and queue behind
 // enqueues holding its lock) for every mutation; the renewal loop keeps the
 // lease fresh.
+//
+// Taking the lease from anyone else (a free, expired or lifecycle-held
+// lease) raises the topology's fence; keeping or renewing one's own lease
+// does not (nobody else can have held it in between, since every take
+// rewrites drain_owner). The returned row's Fence is the lease's generation.
+// The raise commits asynchronously like the rest of the lease: it becomes
+// durable with the op's synchronous commit, or with ConfirmDrainLease on the
+// recovery path, before any materializer call carries it.
 //
 // Deviation from the reference design, for latency: the claim writes no
 // event and commits asynchronously (asyncCommit: it is visible at once, so
@@ -111,16 +146,17 @@ func (db *DB) ClaimNext(ctx context.Context, topologyID, owner string, ttl time.
 	}
 	err = db.GetContext(ctx, &row, `
 WITH held AS (
-  SELECT id FROM topologies
+  SELECT id, fence FROM topologies
    WHERE id = $1 AND status IN `+liveStatuses+`
      AND drain_owner = $2 AND drain_until > now() + $3 / 2 * interval '1 millisecond'
 ), lease AS (
-  UPDATE topologies SET drain_owner = $2, drain_until = now() + $3 * interval '1 millisecond'
+  UPDATE topologies SET drain_owner = $2, drain_until = now() + $3 * interval '1 millisecond',
+         fence = fence + CASE WHEN drain_owner IS NOT DISTINCT FROM $2 THEN 0 ELSE 1 END
     FROM `+asyncCommit+`
    WHERE id = $1 AND status IN `+liveStatuses+` AND NOT EXISTS (SELECT 1 FROM held)
      AND (drain_until IS NULL OR drain_until < now() OR drain_owner = $2)
      AND EXISTS (SELECT 1 FROM mutations WHERE topology_id = $1 AND state IN ('pending', 'applying'))
-  RETURNING id
+  RETURNING id, fence
 ), nxt AS (
   SELECT id FROM mutations
    WHERE topology_id = $1 AND state IN ('pending', 'applying')
@@ -131,7 +167,8 @@ WITH held AS (
    WHERE mutations.id = nxt.id AND mutations.state = 'pending'
   RETURNING mutations.id
 )
-SELECT `+mutationColumns+`, committed_at, effects, EXISTS (SELECT 1 FROM upd) AS claimed
+SELECT `+mutationColumns+`, committed_at, effects, EXISTS (SELECT 1 FROM upd) AS claimed,
+       COALESCE((SELECT fence FROM lease), (SELECT fence FROM held)) AS fence
   FROM mutations WHERE id = (SELECT id FROM nxt)`, topologyID, owner, ttl.Milliseconds())
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
@@ -190,10 +227,11 @@ func (db *DB) FinishMutation(ctx context.Context, m *domain.Mutation, running []
 
 // Commit is the outcome of a mutation's op transaction.
 type Commit struct {
-	// Before and After are the hydrated views around the op (After is the
-	// committed state). Effects are the materializer calls to make.
-	Before, After *domain.Hydrated
-	Effects       []domain.Effect
+	// After is the committed view. Effects are the materializer calls to
+	// make, each with its LAN and decky snapshots (domain.ResolveEffects),
+	// as stored.
+	After   *domain.Hydrated
+	Effects []domain.Effect
 	// Materialize says the effects must run: there are some and the
 	// topology is live and unihost (DOMAIN §15).
 	Materialize bool
@@ -253,10 +291,13 @@ func (db *DB) CommitMutation(ctx context.Context, m *domain.Mutation, newID func
 				return err
 			}
 		}
-		c = Commit{Before: before, After: res.After, Effects: res.Effects}
+		// The effects are stored with the objects they act on (F6): a
+		// recovering worker must not look removed objects up in a view that
+		// no longer has them.
+		c = Commit{After: res.After, Effects: domain.ResolveEffects(res.Effects, res.After, before)}
 		t := res.After.Topology
-		c.Materialize = len(res.Effects) > 0 && t.Status.Live() && t.Mode == domain.ModeUnihost
-		effects, err := json.Marshal(res.Effects)
+		c.Materialize = len(c.Effects) > 0 && t.Status.Live() && t.Mode == domain.ModeUnihost
+		effects, err := json.Marshal(c.Effects)
 		if err != nil {
 			return fmt.Errorf("postgres: effects: %w", err)
 		}
@@ -453,6 +494,87 @@ func (db *DB) FailMutation(ctx context.Context, m *domain.Mutation, reason strin
 	}
 	return out, nil
 }
+
+// ReasonTornDown is the reason of every mutation a teardown finds open
+// (CONTRACTS, "Teardown and open mutations").
+const ReasonTornDown = "MutationError: the topology was torn down before this mutation was applied"
+
+// endOpenMutations ends, inside tx and in seq order, every open mutation of
+// a topology that is leaving (or has left) the live states; the caller holds
+// the topology's row lock, so no mutation can be enqueued meanwhile. A
+// mutation whose op never committed (pending, or applying with no
+// committed_at) is failed with ReasonTornDown and records
+// `mutation.applying` + `mutation.failed`, as any failure does. A mutation
+// whose op did commit (only materialisation and `applied` were left) is
+// marked applied and records `mutation.applied` (its `mutation.applying` was
+// recorded by the op's transaction): its change is in the database, which
+// is the source of truth, and the teardown removes whatever it materialised.
+// Its spawned deckies are not marked running (the teardown is removing
+// them). Each row moves only from the state it was read in (the settle
+// condition), so a drainer's concurrent step and this one cannot both
+// commit; the drainer's later steps find the row terminal and do nothing.
+// It returns the events in seq order.
+//
+// The open rows are locked with NOWAIT. A drain statement that settles a
+// mutation locks the mutation row and then the topology row, the reverse of
+// this order; waiting for it would deadlock (Postgres would break the cycle
+// after a second by aborting one side). Instead a row found locked fails
+// this transaction at once with lock_not_available, the caller rolls back
+// (releasing the topology row, so the drain statement commits) and runs
+// again (inTxRetry), and then sees the row as the drain left it.
+func endOpenMutations(ctx context.Context, tx *sqlx.Tx, topologyID string) ([]domain.Event, error) {
+	var open []OpenMutation
+	err := tx.SelectContext(ctx, &open, `SELECT `+mutationColumns+`, committed_at, effects, 0 AS fence
+		FROM mutations WHERE topology_id = $1 AND state IN ('pending', 'applying') ORDER BY seq
+		FOR UPDATE NOWAIT`, topologyID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open mutations: %w", err)
+	}
+	var out []domain.Event
+	for i := range open {
+		m := &open[i].Mutation
+		var evs []domain.Event
+		var age *float64
+		if open[i].CommittedAt != nil {
+			applied, err := domain.NewEvent(m.TopologyID, domain.EventApplied, appliedPayload{MutationID: m.ID, Op: m.Op}, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			evs = []domain.Event{applied}
+			age, err = settle(ctx, tx, m, `state = 'applied', applied_at = now()`,
+				`state = 'applying' AND committed_at IS NOT NULL`, evs)
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			applying, err := applyingEvent(m)
+			if err != nil {
+				return nil, err
+			}
+			failed, err := domain.NewEvent(m.TopologyID, domain.EventFailed,
+				failedPayload{MutationID: m.ID, Op: m.Op, Reason: ReasonTornDown}, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			evs = []domain.Event{applying, failed}
+			age, err = settle(ctx, tx, m, `state = 'failed', applied_at = now(), reason = $6`,
+				`state IN ('pending', 'applying') AND committed_at IS NULL`, evs, ReasonTornDown)
+			if err != nil {
+				return nil, err
+			}
+		}
+		if age == nil {
+			// Locked rows cannot change; this is a safety net. Read again.
+			return nil, errRetryEnd
+		}
+		out = append(out, evs...)
+	}
+	return out, nil
+}
+
+// errRetryEnd makes the transaction that ends a topology's open mutations
+// start over (see inTxRetry): a row changed between its read and its update.
+var errRetryEnd = errors.New("postgres: an open mutation changed while the teardown ended it")
 
 // StrandedTopologies returns up to limit live topologies that have open
 // mutations and nobody draining them (lease free or expired): lost wake-ups

@@ -127,3 +127,164 @@ func TestClaimNext(t *testing.T) {
 	require.Nil(t, m.CommittedAt)
 	require.Empty(t, m.Effects)
 }
+
+// fenceOf reads a topology's lease generation.
+func fenceOf(t *testing.T, db *postgres.DB, tid string) int64 {
+	t.Helper()
+	var f int64
+	require.NoError(t, db.GetContext(context.Background(), &f, `SELECT fence FROM topologies WHERE id = $1`, tid))
+	return f
+}
+
+// The fence only grows: ClaimNext raises it when it takes the lease from
+// anyone else (free, expired, another holder's), never when the holder
+// keeps or renews its own; ConfirmDrainLease confirms only the holder's
+// current generation.
+func TestClaimNextFence(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	tid := newTopology(t, db, domain.StatusActive)
+	for _, name := range []string{"a", "b", "c"} {
+		_, _, err := enqueue(t, db, tid, domain.OpAddLAN, `{"name": "`+name+`"}`, nil)
+		require.NoError(t, err)
+	}
+	claim := func(owner string) *postgres.OpenMutation {
+		t.Helper()
+		m, _, err := db.ClaimNext(ctx, tid, owner, time.Minute)
+		require.NoError(t, err)
+		return m
+	}
+	require.Zero(t, fenceOf(t, db, tid))
+	m := claim("a")
+	require.Equal(t, int64(1), m.Fence, "a free lease taken")
+	require.Equal(t, int64(1), claim("a").Fence, "kept")
+	require.NoError(t, db.GetContext(ctx, new(bool), `UPDATE topologies SET drain_until = now() + interval '1 second' WHERE id = $1 RETURNING true`, tid))
+	require.Equal(t, int64(1), claim("a").Fence, "renewed by its holder (less than half its ttl left)")
+	require.Nil(t, claim("b"), "held by a")
+
+	top, err := db.ConfirmDrainLease(ctx, tid, "a", 1, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, tid, top.ID)
+	top, err = db.ConfirmDrainLease(ctx, tid, "a", 0, time.Minute)
+	require.NoError(t, err)
+	require.Nil(t, top, "another generation is not confirmed")
+
+	expireLease(t, db, tid)
+	require.Equal(t, int64(2), claim("b").Fence, "an expired lease taken over")
+	top, err = db.ConfirmDrainLease(ctx, tid, "a", 1, time.Minute)
+	require.NoError(t, err)
+	require.Nil(t, top, "a lost lease is not confirmed")
+	require.NoError(t, db.ReleaseDrainLease(ctx, tid, "b"))
+	require.Equal(t, int64(3), claim("b2").Fence, "a released lease taken")
+	require.Equal(t, int64(3), fenceOf(t, db, tid))
+}
+
+// BeginTeardown ends every open mutation in its own commit: one whose op
+// never committed fails with ReasonTornDown (applying + failed events), one
+// whose op committed is applied (applied event); it takes the lease from
+// the drainer with a higher fence, after which the drainer's steps find
+// nothing to do.
+func TestBeginTeardownEndsOpenMutations(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	tp := newBlank(t, db, "closing")
+	forceStatus(t, db, tp.ID, domain.StatusActive)
+	committed, _, err := enqueue(t, db, tp.ID, domain.OpAddLAN, `{"name": "a"}`, nil)
+	require.NoError(t, err)
+	claimedOnly, _, err := enqueue(t, db, tp.ID, domain.OpAddLAN, `{"name": "b"}`, nil)
+	require.NoError(t, err)
+	pending, _, err := enqueue(t, db, tp.ID, domain.OpAddLAN, `{"name": "c"}`, nil)
+	require.NoError(t, err)
+
+	m, _, err := db.ClaimNext(ctx, tp.ID, "drainer", time.Minute)
+	require.NoError(t, err)
+	// A stand-in for a worker that commits an op with materialisation left:
+	// the stamp without `applied`.
+	_, err = db.ExecContext(ctx, `UPDATE mutations SET committed_at = now(), effects = '[]' WHERE id = $1`, m.ID)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `UPDATE mutations SET state = 'applying' WHERE id = $1`, claimedOnly.ID)
+	require.NoError(t, err)
+	before := readState(t, db, tp.ID).OutboxEvents
+
+	l, err := db.BeginTeardown(ctx, tp.ID, "teardown", time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, m.Fence+1, l.Fence)
+	var names []string
+	for _, ev := range l.Events {
+		names = append(names, ev.Name)
+	}
+	require.Equal(t, []string{domain.EventStatus, domain.EventApplied, domain.EventApplying, domain.EventFailed,
+		domain.EventApplying, domain.EventFailed}, names)
+	require.Equal(t, before+len(names), readState(t, db, tp.ID).OutboxEvents)
+	for i := 1; i < len(l.Events); i++ {
+		require.Equal(t, l.Events[i-1].Seq+1, l.Events[i].Seq)
+	}
+	for id, want := range map[string]domain.MutationState{committed.ID: domain.MutationApplied,
+		claimedOnly.ID: domain.MutationFailed, pending.ID: domain.MutationFailed} {
+		got, err := db.GetMutation(ctx, tp.ID, id)
+		require.NoError(t, err)
+		require.Equal(t, want, got.State)
+		require.NotNil(t, got.AppliedAt)
+		if want == domain.MutationFailed {
+			require.Equal(t, postgres.ReasonTornDown, *got.Reason)
+		}
+	}
+
+	// The drainer's later steps: nothing to do, nothing written.
+	ev, _, ok, err := db.FinishMutation(ctx, &m.Mutation, []string{})
+	require.NoError(t, err)
+	require.False(t, ok, "finish finds the row terminal")
+	require.Empty(t, ev.Seq)
+	evs, err := db.FailMutation(ctx, claimedOnly, "MutationError: x")
+	require.NoError(t, err)
+	require.Empty(t, evs)
+	ok, err = db.RenewDrainLease(ctx, tp.ID, "drainer", time.Minute)
+	require.NoError(t, err)
+	require.False(t, ok, "the drainer's lease is gone")
+	require.Equal(t, before+len(names), readState(t, db, tp.ID).OutboxEvents)
+	p, a, err := db.OpenMutationCounts(ctx)
+	require.NoError(t, err)
+	require.Zero(t, p+a)
+}
+
+// FinishLifecycle writes only for the lease's holder, while the topology is
+// still in the status being finished, and frees the lease.
+func TestFinishLifecycleFenced(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	tp := newBlank(t, db, "finish")
+	l, err := db.BeginDeploy(ctx, tp.ID, "first", time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 1, l.Attempt)
+
+	_, err = db.FinishLifecycle(ctx, tp.ID, "someone-else", domain.StatusDeploying, domain.StatusActive, nil)
+	require.ErrorIs(t, err, postgres.ErrLeaseLost)
+	r, err := db.ResumeLifecycle(ctx, tp.ID, "sweeper", time.Minute)
+	require.NoError(t, err)
+	require.Nil(t, r, "a live lease is not resumed")
+
+	expireLease(t, db, tp.ID)
+	r, err = db.ResumeLifecycle(ctx, tp.ID, "sweeper", time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, 2, r.Attempt)
+	require.Equal(t, l.Fence+1, r.Fence)
+	_, err = db.FinishLifecycle(ctx, tp.ID, "first", domain.StatusDeploying, domain.StatusActive, nil)
+	require.ErrorIs(t, err, postgres.ErrLeaseLost, "the first holder's outcome is dropped")
+	require.Equal(t, domain.StatusDeploying, readState(t, db, tp.ID).Status)
+
+	ev, err := db.FinishLifecycle(ctx, tp.ID, "sweeper", domain.StatusDeploying, domain.StatusActive, nil)
+	require.NoError(t, err)
+	require.Equal(t, domain.EventStatus, ev.Name)
+	require.Equal(t, domain.StatusActive, readState(t, db, tp.ID).Status)
+	var owner *string
+	require.NoError(t, db.GetContext(ctx, &owner, `SELECT drain_owner FROM topologies WHERE id = $1`, tp.ID))
+	require.Nil(t, owner)
+	_, err = db.FinishLifecycle(ctx, tp.ID, "sweeper", domain.StatusDeploying, domain.StatusActive, nil)
+	require.ErrorIs(t, err, postgres.ErrLeaseLost, "finished once")
+	stranded, err := db.StrandedLifecycles(ctx, 10)
+	require.NoError(t, err)
+	require.Empty(t, stranded)
+}

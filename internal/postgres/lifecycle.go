@@ -2,10 +2,13 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -248,35 +251,72 @@ func (db *DB) CheckDeployable(ctx context.Context, id string) (*domain.Topology,
 	return &h.Topology, nil
 }
 
+// Deploys and teardowns hold the topology's lease (drain_owner, drain_until)
+// while they run, the same lease drainers hold: one holder of a topology's
+// side effects at a time, whatever its task, and the status says which kind
+// of holder it is (live → a drainer; deploying or tearing_down → the
+// lifecycle task). Taking it always raises the topology's fence. A teardown
+// takes it from whoever holds it (a drainer mid-mutation, a deploy still
+// running): the old holder's renewals then fail, its materializer calls are
+// refused by fence, and its final writes are fenced on the lease or on the
+// mutation row's state. The worker renews the lease while the materializer
+// works; the sweep resumes a deploy or teardown whose lease expired
+// (ResumeLifecycle), counting attempts in lifecycle_attempts.
+
+// Lifecycle is a deploy or teardown that holds its topology's lease: the
+// view to materialise, the lease (owner and generation: every materializer
+// call carries Fence), which attempt this is (1 for the task, +1 for each
+// sweep resume) and the committed events to publish, in seq order.
+type Lifecycle struct {
+	View    *domain.Hydrated
+	Owner   string
+	Fence   int64
+	Attempt int
+	Events  []domain.Event
+}
+
+// ErrLeaseLost means the caller no longer holds the topology's lease, or the
+// topology left the status the caller was finishing: a teardown overtook a
+// deploy, or the sweep resumed a deploy or teardown it took for abandoned.
+// Nothing was written; the caller drops its outcome.
+var ErrLeaseLost = errors.New("postgres: the topology's lease is held by someone else")
+
 // BeginDeploy starts a deploy under the topology's row lock: the topology
 // must still be pending (else the 409 of domain.CheckAction) and pass deploy
 // validation (else the 422 of DeployIssuesError, with nothing written and the
-// topology left pending, DOMAIN §8.3); then it moves pending→deploying. It
-// returns the hydrated view as deployed (status deploying) and the status
-// event to publish after this call.
-func (db *DB) BeginDeploy(ctx context.Context, id string) (*domain.Hydrated, domain.Event, error) {
-	return db.begin(ctx, id, domain.ActionDeploy, domain.StatusDeploying, func(h *domain.Hydrated) error {
+// topology left pending, DOMAIN §8.3); then it moves pending→deploying and
+// owner takes the topology's lease for ttl with a new fence, attempt 1. The
+// view is returned as deployed (status deploying), with the status event.
+func (db *DB) BeginDeploy(ctx context.Context, id, owner string, ttl time.Duration) (*Lifecycle, error) {
+	return db.begin(ctx, id, owner, ttl, domain.ActionDeploy, domain.StatusDeploying, func(h *domain.Hydrated) error {
 		return DeployIssuesError(domain.Validate(h, true))
 	})
 }
 
-// BeginTeardown starts a teardown under the topology's row lock: the status
-// must allow it (active, degraded, failed or deploying; else 409) and it
-// moves to tearing_down. It returns the hydrated view to tear down and the
-// status event to publish.
-func (db *DB) BeginTeardown(ctx context.Context, id string) (*domain.Hydrated, domain.Event, error) {
-	return db.begin(ctx, id, domain.ActionTeardown, domain.StatusTearingDown, nil)
+// BeginTeardown starts a teardown, in one transaction under the topology's
+// row lock: the status must allow it (active, degraded, failed or deploying;
+// else 409); it moves to tearing_down, owner takes the topology's lease from
+// whoever held it (a drainer, a running deploy) with a new fence, and every
+// open mutation ends (endOpenMutations: not yet committed → failed with
+// ReasonTornDown, committed → applied). Because the queue closes in the same
+// commit as the status change, a topology never has open mutations outside
+// the live states, and an enqueue after it is refused (409). The events are
+// the `status` event, then each mutation's, in seq order.
+func (db *DB) BeginTeardown(ctx context.Context, id, owner string, ttl time.Duration) (*Lifecycle, error) {
+	return db.begin(ctx, id, owner, ttl, domain.ActionTeardown, domain.StatusTearingDown, nil)
 }
 
 // begin is the shared start of a deploy or teardown: under the row lock,
-// check the action against the status, run check (if any) on the view, then
-// move to status `to`.
-func (db *DB) begin(ctx context.Context, id string, action domain.Action, to domain.Status, check func(*domain.Hydrated) error) (*domain.Hydrated, domain.Event, error) {
-	var h *domain.Hydrated
-	var ev domain.Event
-	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		if h, err = LoadHydratedForUpdate(ctx, tx, id); err != nil {
+// check the action against the status, run check (if any) on the view, move
+// to status `to`, take the lease, and for a teardown end the open
+// mutations. It runs again when Postgres aborts it to break a deadlock with
+// a drainer's statement (the drain locks a mutation row, then the topology
+// row; a teardown the other way round).
+func (db *DB) begin(ctx context.Context, id, owner string, ttl time.Duration, action domain.Action, to domain.Status, check func(*domain.Hydrated) error) (*Lifecycle, error) {
+	var l *Lifecycle
+	err := db.inTxRetry(ctx, func(tx *sqlx.Tx) error {
+		h, err := LoadHydratedForUpdate(ctx, tx, id)
+		if err != nil {
 			return err
 		}
 		if err := domain.CheckAction(action, h.Topology.Status); err != nil {
@@ -287,23 +327,197 @@ func (db *DB) begin(ctx context.Context, id string, action domain.Action, to dom
 				return err
 			}
 		}
-		if ev, err = Transition(ctx, tx, id, to, nil); err != nil {
+		ev, err := Transition(ctx, tx, id, to, nil)
+		if err != nil {
 			return err
 		}
 		h.Topology.Status = to
+		fence, err := takeLease(ctx, tx, id, owner, ttl, 1)
+		if err != nil {
+			return err
+		}
+		l = &Lifecycle{View: h, Owner: owner, Fence: fence, Attempt: 1, Events: []domain.Event{ev}}
+		if to == domain.StatusTearingDown {
+			evs, err := endOpenMutations(ctx, tx, id)
+			if err != nil {
+				return err
+			}
+			l.Events = append(l.Events, evs...)
+		}
 		return nil
 	})
 	if err != nil {
-		return nil, domain.Event{}, err
+		return nil, err
 	}
-	return h, ev, nil
+	return l, nil
 }
 
-// TransitionStatus ends a deploy or teardown: Transition in a transaction of
-// its own, plus the deckies' states that follow from the outcome — a
-// deployed topology's pending deckies read `running` (the materializer brought
-// the whole topology up), a torn-down topology's deckies read `torn_down`. It
-// returns the status event to publish after it returns.
+// takeLease gives owner the topology's lease for ttl with the next fence,
+// and records which lifecycle attempt holds it; the caller holds the row
+// lock. It returns the new fence.
+func takeLease(ctx context.Context, tx *sqlx.Tx, id, owner string, ttl time.Duration, attempt int) (int64, error) {
+	var fence int64
+	err := tx.GetContext(ctx, &fence, `UPDATE topologies
+		   SET drain_owner = $2, drain_until = now() + $3 * interval '1 millisecond',
+		       fence = fence + 1, lifecycle_attempts = $4
+		 WHERE id = $1 RETURNING fence`, id, owner, ttl.Milliseconds(), attempt)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: take lease: %w", err)
+	}
+	return fence, nil
+}
+
+// FinishLifecycle ends a deploy or teardown that owner holds the lease of:
+// under the row lock, if the topology is still in status from and owner
+// still holds its lease (possibly expired, as long as nobody took it), it
+// moves to `to` (Transition: audit row and `status` event), sets the
+// deckies' states that follow (setDeckyStates) and frees the lease, so
+// drainers can start at once on a topology that became live. Otherwise it
+// writes nothing and returns ErrLeaseLost. It returns the status event to
+// publish.
+func (db *DB) FinishLifecycle(ctx context.Context, id, owner string, from, to domain.Status, reason *string) (domain.Event, error) {
+	if !isUUID(id) {
+		return domain.Event{}, domain.ErrTopologyNotFound
+	}
+	var ev domain.Event
+	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
+		var row struct {
+			Status domain.Status `db:"status"`
+			Owner  *string       `db:"drain_owner"`
+		}
+		err := tx.GetContext(ctx, &row, `SELECT status, drain_owner FROM topologies WHERE id = $1 FOR UPDATE`, id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return domain.ErrTopologyNotFound
+		} else if err != nil {
+			return fmt.Errorf("postgres: finish lifecycle: %w", err)
+		}
+		if row.Status != from || row.Owner == nil || *row.Owner != owner {
+			return ErrLeaseLost
+		}
+		if ev, err = Transition(ctx, tx, id, to, reason); err != nil {
+			return err
+		}
+		if err := setDeckyStates(ctx, tx, id, to); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE topologies SET drain_owner = NULL, drain_until = NULL WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("postgres: release lifecycle lease: %w", err)
+		}
+		return nil
+	})
+	return ev, err
+}
+
+// StrandedLifecycles returns up to limit topologies that are deploying or
+// tearing_down with their lease free or expired: their worker died (or was
+// paused past the lease), and the sweep resumes them.
+func (db *DB) StrandedLifecycles(ctx context.Context, limit int) ([]string, error) {
+	out := []string{}
+	err := db.SelectContext(ctx, &out, `
+SELECT id FROM topologies
+ WHERE status IN ('deploying', 'tearing_down') AND (drain_until IS NULL OR drain_until < now())
+ LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: stranded lifecycles: %w", err)
+	}
+	return out, nil
+}
+
+// ResumeLifecycle takes over an abandoned deploy or teardown: under the row
+// lock, if the topology is still deploying or tearing_down and its lease is
+// free or expired, owner takes the lease for ttl with a new fence and the
+// attempt count goes up by one (durably, so a deploy that kills its worker
+// every time is given up on, not retried forever; the caller decides when).
+// For a teardown it also ends any mutation still open (endOpenMutations; a
+// teardown begun by an older version may have left some). nil means there is
+// nothing to resume (finished or gone meanwhile, or its lease is live).
+func (db *DB) ResumeLifecycle(ctx context.Context, id, owner string, ttl time.Duration) (*Lifecycle, error) {
+	var l *Lifecycle
+	err := db.inTxRetry(ctx, func(tx *sqlx.Tx) error {
+		l = nil
+		h, err := LoadHydratedForUpdate(ctx, tx, id)
+		if domain.ErrorCode(err) == domain.ENotFound {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if s := h.Topology.Status; s != domain.StatusDeploying && s != domain.StatusTearingDown {
+			return nil
+		}
+		var lease struct {
+			Free     bool `db:"free"`
+			Attempts int  `db:"lifecycle_attempts"`
+		}
+		if err := tx.GetContext(ctx, &lease, `SELECT drain_until IS NULL OR drain_until < now() AS free, lifecycle_attempts
+			FROM topologies WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("postgres: resume lifecycle: %w", err)
+		}
+		if !lease.Free {
+			return nil
+		}
+		fence, err := takeLease(ctx, tx, id, owner, ttl, lease.Attempts+1)
+		if err != nil {
+			return err
+		}
+		l = &Lifecycle{View: h, Owner: owner, Fence: fence, Attempt: lease.Attempts + 1}
+		if h.Topology.Status == domain.StatusTearingDown {
+			if l.Events, err = endOpenMutations(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// EndOrphanedMutations ends the open mutations of up to limit topologies
+// outside the live states (endOpenMutations, one transaction each) and
+// returns the events to publish. BeginTeardown closes the queue in the same
+// commit as the status change, so only rows left by an older version (a
+// worker killed mid-apply, then a teardown) can be found here; without this
+// they would read pending or applying forever, since no drain claims work of
+// a topology that is not live.
+func (db *DB) EndOrphanedMutations(ctx context.Context, limit int) ([]domain.Event, error) {
+	var ids []string
+	// Driven by the open rows (the partial index mutations_open holds only
+	// those), not by a scan of every topology.
+	err := db.SelectContext(ctx, &ids, `
+SELECT DISTINCT m.topology_id FROM mutations m JOIN topologies t ON t.id = m.topology_id
+ WHERE m.state IN ('pending', 'applying') AND t.status NOT IN `+liveStatuses+`
+ LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: orphaned mutations: %w", err)
+	}
+	var out []domain.Event
+	for _, id := range ids {
+		var evs []domain.Event
+		err := db.inTxRetry(ctx, func(tx *sqlx.Tx) error {
+			evs = nil
+			t, err := LockTopology(ctx, tx, id)
+			if err != nil || t.Status.Live() {
+				return err
+			}
+			evs, err = endOpenMutations(ctx, tx, id)
+			return err
+		})
+		if err != nil {
+			return out, err
+		}
+		out = append(out, evs...)
+	}
+	return out, nil
+}
+
+// TransitionStatus moves a topology to status `to` outside any lease:
+// Transition in a transaction of its own, plus the deckies' states that
+// follow from the outcome (setDeckyStates). The worker ends deploys and
+// teardowns with FinishLifecycle, which is fenced on the lease; this is for
+// tests and tools that need a status directly. It returns the status event
+// to publish after it returns.
 func (db *DB) TransitionStatus(ctx context.Context, id string, to domain.Status, reason *string) (domain.Event, error) {
 	var ev domain.Event
 	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -311,23 +525,31 @@ func (db *DB) TransitionStatus(ctx context.Context, id string, to domain.Status,
 		if ev, err = Transition(ctx, tx, id, to, reason); err != nil {
 			return err
 		}
-		var state, from string
-		switch to {
-		case domain.StatusActive, domain.StatusDegraded:
-			state, from = domain.DeckyRunning, domain.DeckyPending
-		case domain.StatusTornDown:
-			state, from = "torn_down", ""
-		default:
-			return nil
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE deckies SET state = $2, updated_at = now()
-			WHERE topology_id = $1 AND ($3 = '' OR state = $3)`, id, state, from)
-		if err != nil {
-			return fmt.Errorf("postgres: decky states after %s: %w", to, err)
-		}
-		return nil
+		return setDeckyStates(ctx, tx, id, to)
 	})
 	return ev, err
+}
+
+// setDeckyStates sets the deckies' states that follow from a deploy or
+// teardown outcome: a deployed topology's pending deckies read `running`
+// (the materializer brought the whole topology up), a torn-down topology's
+// deckies read `torn_down`; other statuses change nothing.
+func setDeckyStates(ctx context.Context, tx *sqlx.Tx, id string, to domain.Status) error {
+	var state, from string
+	switch to {
+	case domain.StatusActive, domain.StatusDegraded:
+		state, from = domain.DeckyRunning, domain.DeckyPending
+	case domain.StatusTornDown:
+		state, from = "torn_down", ""
+	default:
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE deckies SET state = $2, updated_at = now()
+		WHERE topology_id = $1 AND ($3 = '' OR state = $3)`, id, state, from)
+	if err != nil {
+		return fmt.Errorf("postgres: decky states after %s: %w", to, err)
+	}
+	return nil
 }
 
 // unstorableText maps the errors Postgres raises for text it cannot store

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -210,7 +211,7 @@ func TestBeginDeployRefusesInvalid(t *testing.T) {
 	_, err = db.CheckDeployable(ctx, tp.ID)
 	require.Equal(t, domain.EUnprocessable, domain.ErrorCode(err))
 	require.Equal(t, "Topology failed deploy validation: DMZ_ORPHAN", domain.ErrorMessage(err))
-	_, _, err = db.BeginDeploy(ctx, tp.ID)
+	_, err = db.BeginDeploy(ctx, tp.ID, "w", time.Minute)
 	require.Equal(t, domain.EUnprocessable, domain.ErrorCode(err))
 	var de *domain.Error
 	require.ErrorAs(t, err, &de)
@@ -219,12 +220,13 @@ func TestBeginDeployRefusesInvalid(t *testing.T) {
 	require.Equal(t, before, readState(t, db, tp.ID), "a refused deploy writes nothing and stays pending")
 
 	ok := newBlank(t, db, "valid")
-	h, ev, err := db.BeginDeploy(ctx, ok.ID)
+	l, err := db.BeginDeploy(ctx, ok.ID, "w", time.Minute)
 	require.NoError(t, err)
-	require.Equal(t, domain.StatusDeploying, h.Topology.Status)
-	require.Equal(t, domain.EventStatus, ev.Name)
+	require.Equal(t, domain.StatusDeploying, l.View.Topology.Status)
+	require.Len(t, l.Events, 1)
+	require.Equal(t, domain.EventStatus, l.Events[0].Name)
 	require.Equal(t, domain.StatusDeploying, readState(t, db, ok.ID).Status)
-	_, _, err = db.BeginDeploy(ctx, ok.ID)
+	_, err = db.BeginDeploy(ctx, ok.ID, "w2", time.Minute)
 	require.Equal(t, domain.EConflict, domain.ErrorCode(err), "only pending topologies deploy")
 }
 
@@ -237,15 +239,15 @@ func TestBeginTeardownStatuses(t *testing.T) {
 	for _, s := range domain.Statuses {
 		tp := newBlank(t, db, "td-"+string(s))
 		forceStatus(t, db, tp.ID, s)
-		h, _, err := db.BeginTeardown(ctx, tp.ID)
+		l, err := db.BeginTeardown(ctx, tp.ID, "w", time.Minute)
 		if !allowed[s] {
 			require.Equal(t, domain.EConflict, domain.ErrorCode(err), s)
 			require.Equal(t, s, readState(t, db, tp.ID).Status)
 			continue
 		}
 		require.NoError(t, err, s)
-		require.Equal(t, domain.StatusTearingDown, h.Topology.Status)
-		require.Len(t, h.Deckies, 1)
+		require.Equal(t, domain.StatusTearingDown, l.View.Topology.Status)
+		require.Len(t, l.View.Deckies, 1)
 	}
 }
 

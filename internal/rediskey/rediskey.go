@@ -47,5 +47,9 @@ func (k Keys) LoginByUser(username string) string { return k.Prefix + "login:use
 // the default prefix it is "decnet:test:materializer:calls".
 func (k Keys) MaterializerCalls() string { return k.Prefix + "test:materializer:calls" }
 
+// MaterializerFences is the test materializer's hash of the highest fence
+// (lease generation) it has accepted per topology: topology id → fence.
+func (k Keys) MaterializerFences() string { return k.Prefix + "test:materializer:fences" }
+
 // SweepLeader is the lock that elects one sweeping worker at a time.
 func (k Keys) SweepLeader() string { return k.Prefix + "worker:sweep-leader" }
