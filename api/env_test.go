@@ -17,8 +17,6 @@ import (
 	"github.com/decnet/mazenet/internal/dbtest"
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/postgres"
-	"github.com/decnet/mazenet/internal/rediskey"
-	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
 )
 
@@ -41,29 +39,28 @@ type testEnv struct {
 // testPassword is the password of the users newTestEnv creates.
 const testPassword = "correct horse battery"
 
-// newTestEnv builds an isolated API for t.
+// testSecret signs the test tokens.
+const testSecret = "test-secret-test-secret-test-secret!"
+
+// testConfig is the process configuration of a test API: its own Redis
+// prefix and asynq queue, cheap bcrypt, no logs.
+func testConfig(rd *dbtest.Redis) Config {
+	return Config{
+		RedisPrefix: rd.Prefix, Queue: rd.Queue, JWTSecret: []byte(testSecret),
+		Log: slog.New(slog.DiscardHandler), BcryptCost: bcrypt.MinCost,
+	}
+}
+
+// newTestEnv builds an isolated API for t, wired by NewServer as Run wires
+// it.
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	db := dbtest.New(t)
 	rd := dbtest.NewRedis(t)
-	keys := rediskey.New(rd.Prefix)
-	streams := stream.New(rd.Client, keys)
-	client := asynq.NewClientFromRedisClient(rd.Client)
-	s := &Server{
-		DB:         db,
-		Redis:      rd.Client,
-		Keys:       keys,
-		Tokens:     auth.NewTokens([]byte("test-secret-test-secret-test-secret!"), 0),
-		Tickets:    auth.NewTickets(rd.Client, keys),
-		Relay:      relay.New(db, streams, slog.New(slog.DiscardHandler)),
-		Tasks:      client,
-		Queue:      rd.Queue,
-		Log:        slog.New(slog.DiscardHandler),
-		BcryptCost: bcrypt.MinCost,
-	}
+	s := NewServer(testConfig(rd), db, rd.Client)
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	e := &testEnv{t: t, DB: db, Redis: rd, Server: s, HTTP: srv, Streams: streams,
+	e := &testEnv{t: t, DB: db, Redis: rd, Server: s, HTTP: srv, Streams: stream.New(rd.Client, s.Keys),
 		Inspector: asynq.NewInspectorFromRedisClient(rd.Client)}
 	e.Admin, e.AdminToken = e.createUser("admin", domain.RoleAdmin, false)
 	e.Viewer, e.ViewerToken = e.createUser("viewer", domain.RoleViewer, false)

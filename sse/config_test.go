@@ -10,52 +10,96 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/decnet/mazenet/sse"
 )
 
-// TestBadConfigStopsAtStart runs cmd/sse with one bad variable at a time: it
-// must exit 1 with one line naming the variable.
-func TestBadConfigStopsAtStart(t *testing.T) {
-	t.Parallel()
-	good := []string{"PORT=0", "DECNET_JWT_SECRET=" + testSecret,
-		"DATABASE_URL=postgres://127.0.0.1:1/none?sslmode=disable", "REDIS_URL=redis://127.0.0.1:1/0"}
-	cases := []struct {
-		env  string
-		name string
-	}{
-		{"DECNET_SSE_MAX_PER_USER=five", "DECNET_SSE_MAX_PER_USER"},
-		{"DECNET_SSE_MAX_PER_USER=0", "DECNET_SSE_MAX_PER_USER"},
-		{"DECNET_SSE_MAX_PER_USER=2.5", "DECNET_SSE_MAX_PER_USER"},
-		{"DECNET_JWT_SECRET=short", "DECNET_JWT_SECRET"},
-		{"DECNET_SSE_KEEPALIVE=soon", "DECNET_SSE_KEEPALIVE"},
-		{"DECNET_SSE_SLOT_LEASE=1s", "DECNET_SSE_SLOT_LEASE"},
-		{"PORT=http", "PORT"},
-		{"REDIS_URL=http://x", "REDIS_URL"},
-		{"DECNET_REDIS_TLS_SKIP_VERIFY=maybe", "DECNET_REDIS_TLS_SKIP_VERIFY"},
+// goodEnv is a valid environment for the sse process.
+var goodEnv = map[string]string{
+	"DECNET_JWT_SECRET": testSecret,
+	"DATABASE_URL":      "postgres://127.0.0.1:1/none?sslmode=disable",
+	"REDIS_URL":         "redis://127.0.0.1:1/0",
+}
+
+// getenv returns a getter over goodEnv with one variable set (or unset
+// when value is "").
+func getenv(name, value string) func(string) string {
+	return func(k string) string {
+		if k == name {
+			return value
+		}
+		return goodEnv[k]
 	}
-	for _, tc := range cases {
-		t.Run(tc.env, func(t *testing.T) {
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := sse.ParseConfig(getenv("", ""))
+	require.NoError(t, err)
+	require.Equal(t, ":8081", cfg.Addr)
+	require.Equal(t, "decnet:", cfg.RedisPrefix)
+	require.Equal(t, testSecret, string(cfg.JWTSecret))
+	require.Equal(t, sse.DefaultMaxPerUser, cfg.MaxPerUser)
+	require.Equal(t, sse.DefaultKeepalive, cfg.Keepalive)
+	require.Equal(t, sse.DefaultSlotLease, cfg.SlotLease)
+	require.Equal(t, 16, cfg.Redis.PoolSize)
+	require.Empty(t, cfg.AllowedOrigins)
+
+	cfg, err = sse.ParseConfig(getenv("DECNET_ALLOWED_ORIGINS", "https://a.example, https://b.example"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"https://a.example", "https://b.example"}, cfg.AllowedOrigins)
+
+	cfg, err = sse.ParseConfig(getenv("DECNET_SSE_KEEPALIVE", "55s"))
+	require.NoError(t, err)
+	require.Equal(t, 55*time.Second, cfg.Keepalive, "the top of the range is allowed")
+}
+
+// Every bad value stops the process with an error naming its variable.
+func TestParseConfigRejects(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, value string }{
+		{"PORT", "http"},
+		{"PORT", "-1"},
+		{"PORT", "65536"},
+		{"DECNET_JWT_SECRET", "short"},
+		{"DECNET_JWT_SECRET", ""},
+		{"DECNET_SSE_MAX_PER_USER", "five"},
+		{"DECNET_SSE_MAX_PER_USER", "0"},
+		{"DECNET_SSE_MAX_PER_USER", "2.5"},
+		{"DECNET_SSE_MAX_PER_USER", "1001"},
+		{"DECNET_SSE_KEEPALIVE", "soon"},
+		{"DECNET_SSE_KEEPALIVE", "0s"},
+		{"DECNET_SSE_KEEPALIVE", "999ms"},
+		{"DECNET_SSE_KEEPALIVE", "56s"},
+		{"DECNET_SSE_SLOT_LEASE", "1s"},
+		{"DECNET_SSE_SLOT_LEASE", "61s"},
+		{"REDIS_URL", "http://x"},
+		{"DECNET_REDIS_TLS_SKIP_VERIFY", "maybe"},
+		{"DECNET_DEV", "yes please"},
+		{"DECNET_LOG_LEVEL", "loud"},
+	} {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
 			t.Parallel()
-			cmd := exec.Command(sseBin)
-			cmd.Env = append(append(cleanEnv(), good...), tc.env)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			done := make(chan error, 1)
-			require.NoError(t, cmd.Start())
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				var ee *exec.ExitError
-				require.True(t, errors.As(err, &ee), "exit error, got %v", err)
-				require.Equal(t, 1, ee.ExitCode())
-			case <-time.After(30 * time.Second):
-				_ = cmd.Process.Kill()
-				t.Fatal("did not stop")
-			}
-			out := strings.TrimSpace(stderr.String())
-			require.Equal(t, 1, strings.Count(out, "\n")+1, "one line: %q", out)
-			require.Contains(t, out, tc.name)
+			_, err := sse.ParseConfig(getenv(tc.name, tc.value))
+			require.Error(t, err)
+			require.True(t, strings.HasPrefix(err.Error(), "config: "+tc.name+": "), "%v", err)
 		})
 	}
+}
+
+// The binary turns a bad variable into one line on stderr and exit status 1.
+func TestBadConfigStopsAtStart(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(sseBin)
+	cmd.Env = append(cleanEnv(), "PORT=0", "DECNET_JWT_SECRET="+testSecret,
+		"DATABASE_URL="+goodEnv["DATABASE_URL"], "REDIS_URL="+goodEnv["REDIS_URL"], "DECNET_SSE_SLOT_LEASE=1s")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "exit error, got %v", err)
+	require.Equal(t, 1, ee.ExitCode())
+	require.Equal(t, "sse: config: DECNET_SSE_SLOT_LEASE: must be between 3s and 1m, got 1s\n", stderr.String())
 }
 
 // cleanEnv is the environment without mazenet's own variables.

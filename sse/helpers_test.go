@@ -212,14 +212,21 @@ func (e *testEnv) deadRelay() *relay.Relay {
 	return relay.New(e.DB, stream.New(dead, e.Keys), slog.New(slog.DiscardHandler))
 }
 
-// server starts an in-process SSE server (reader included) for the test.
+// config is the process configuration of e's servers: the test schema and
+// Redis prefix, the test secret, one allowed origin and a metrics token.
+func (e *testEnv) config() sse.Config {
+	return sse.Config{
+		DatabaseURL: e.DSN, Redis: e.Redis.Options(), RedisPrefix: e.Redis.Prefix,
+		JWTSecret: []byte(testSecret), AllowedOrigins: []string{"https://dash.example"},
+		MetricsToken: "scrape-token", Log: slog.New(slog.DiscardHandler),
+	}
+}
+
+// server starts an in-process SSE server (reader included) for the test,
+// wired by sse.NewServer as sse.Run wires it; tune adjusts it first.
 func (e *testEnv) server(tune func(*sse.Server)) (*sse.Server, string) {
 	e.t.Helper()
-	s := &sse.Server{
-		DB: e.DB, Redis: e.Redis.Client, Keys: e.Keys, Streams: stream.New(e.Redis.Client, e.Keys),
-		Tokens: e.Tokens, Tickets: e.Tickets, Log: slog.New(slog.DiscardHandler),
-		AllowedOrigins: []string{"https://dash.example"}, MetricsToken: "scrape-token",
-	}
+	s := sse.NewServer(e.config(), e.DB, e.Redis.Client)
 	if tune != nil {
 		tune(s)
 	}
@@ -243,21 +250,17 @@ func (e *testEnv) server(tune func(*sse.Server)) (*sse.Server, string) {
 	return s, hs.URL
 }
 
-// waitReady polls /readyz until the reader has its position.
+// waitReady waits until /readyz answers 200: the reader has its position.
 func waitReady(t *testing.T, base string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	waitFor(t, 20*time.Second, base+" ready", func() bool {
 		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s never became ready", base)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // proc is a spawned cmd/sse process.
@@ -526,14 +529,10 @@ func entryIDs(es []stream.Entry) []string {
 	return out
 }
 
-// waitFor polls cond until it holds or the bound passes.
+// waitFor waits until cond holds, checking every 20 ms; bound limits the
+// test's runtime (a hang), it is not a timing claim. cond runs on another
+// goroutine, so it must not call t.Fatal.
 func waitFor(t *testing.T, bound time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(bound)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", bound, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	require.Eventually(t, cond, bound, 20*time.Millisecond, "waiting for %s", what)
 }

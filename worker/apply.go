@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/tasks"
 )
@@ -41,10 +40,10 @@ import (
 // transaction that makes its change, and every step is fenced on the row's
 // state (the committed_at stamp commits once), so each event exists exactly
 // once. Why `applying` is written by step 2 rather than by the claim: see
-// postgres.ClaimMutation (it saves a synchronous commit per mutation).
+// postgres.ClaimNext (it saves a synchronous commit per mutation).
 //
-// Lease writes commit asynchronously (see postgres.AcquireDrainLease); the
-// op and terminal commits are synchronous, and events are published to
+// Lease writes and the claim commit asynchronously (see postgres.ClaimNext);
+// the op and terminal commits are synchronous, and events are published to
 // Redis only after their commit returns.
 
 // DefaultDrainLease is how long a drain lease lasts without renewal: the
@@ -74,27 +73,12 @@ var (
 	}, []string{"state"})
 )
 
-// log returns the worker's logger (slog.Default when unset).
-func (w *Worker) log() *slog.Logger {
-	if w.Log == nil {
-		return slog.Default()
-	}
-	return w.Log
-}
-
 // drainLease is the lease duration: DrainLease, or DefaultDrainLease.
 func (w *Worker) drainLease() time.Duration {
 	if w.DrainLease > 0 {
 		return w.DrainLease
 	}
 	return DefaultDrainLease
-}
-
-func (w *Worker) materializer() materializer.Materializer {
-	if w.Materializer == nil {
-		return materializer.Noop{}
-	}
-	return w.Materializer
 }
 
 // handleApply is the durable wake-up: it drains the task's topology.
@@ -180,17 +164,6 @@ func (w *Worker) renewLease(ctx context.Context, lost context.CancelFunc, tid, o
 			return
 		}
 	}
-}
-
-// publish hands committed events to the relay. It runs even when ctx is
-// ending (the events are committed); anything it cannot do, the sweep does.
-func (w *Worker) publish(ctx context.Context, evs ...domain.Event) {
-	if len(evs) == 0 || w.Relay == nil {
-		return
-	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	w.Relay.Publish(pctx, evs...)
 }
 
 // drainPass applies open mutations while it holds the lease, starting with

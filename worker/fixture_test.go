@@ -15,7 +15,6 @@ import (
 	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
-	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
 )
 
@@ -43,15 +42,22 @@ func setup(t *testing.T) *testBundle {
 	return b
 }
 
-// newWorker returns another worker on the same schema and prefix.
-func (b *testBundle) newWorker(id string) *Worker {
-	log := slog.New(slog.DiscardHandler)
-	return &Worker{
-		DB: b.DB, Redis: b.Redis.Client, Keys: b.Keys,
-		Relay:        relay.New(b.DB, b.Streams, log),
-		Materializer: b.Mat, Queue: b.Redis.Queue, Log: log, ID: id,
-		SweepInterval: 200 * time.Millisecond,
+// config is the process configuration of the bundle's workers: its Redis
+// prefix and queue, the test materializer, a short sweep, no logs.
+func (b *testBundle) config(id string) Config {
+	return Config{
+		RedisPrefix: b.Redis.Prefix, Queue: b.Redis.Queue, Materializer: MaterializerTest,
+		SweepInterval: 200 * time.Millisecond, ID: id, Log: slog.New(slog.DiscardHandler),
 	}
+}
+
+// newWorker returns another worker on the same schema and prefix, wired by
+// New as Run wires it. Every worker of the bundle shares b.Mat, so a test
+// can change its knobs for all of them.
+func (b *testBundle) newWorker(id string) *Worker {
+	w := New(b.config(id), b.DB, b.Redis.Client)
+	w.Materializer = b.Mat
+	return w
 }
 
 // fixture names the rows of a seeded topology.

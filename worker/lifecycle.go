@@ -9,7 +9,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/tasks"
 )
 
@@ -45,16 +44,16 @@ func (w *Worker) handleDeploy(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	log := w.lifecycleLog().With("topology_id", p.TopologyID, "task", t.Type())
+	log := w.log().With("topology_id", p.TopologyID, "task", t.Type())
 	h, ev, err := w.DB.BeginDeploy(ctx, p.TopologyID)
 	if err != nil {
 		return w.lifecycleSkip(ctx, log, "deploy", err)
 	}
-	w.publishLifecycle(ctx, ev)
+	w.publish(ctx, ev)
 
 	to, reason := domain.StatusActive, (*string)(nil)
 	if h.Topology.Mode != domain.ModeAgent {
-		degraded, derr := w.lifecycleMaterializer().Deploy(ctx, h)
+		degraded, derr := w.materializer().Deploy(ctx, h)
 		switch {
 		case derr != nil:
 			to, reason = domain.StatusFailed, lifecycleReason("DeployError", derr)
@@ -69,7 +68,7 @@ func (w *Worker) handleDeploy(ctx context.Context, t *asynq.Task) error {
 	if domain.ErrorCode(err) == domain.EConflict || domain.ErrorCode(err) == domain.ENotFound {
 		log.InfoContext(ctx, "deploy outcome dropped: topology left deploying meanwhile", "outcome", to, "err", err)
 		if h.Topology.Mode != domain.ModeAgent && domain.ErrorCode(err) == domain.EConflict {
-			if terr := w.lifecycleMaterializer().Teardown(fctx, h); terr != nil {
+			if terr := w.materializer().Teardown(fctx, h); terr != nil {
 				log.WarnContext(ctx, "cleanup after overtaken deploy", "err", terr)
 			}
 		}
@@ -77,7 +76,7 @@ func (w *Worker) handleDeploy(ctx context.Context, t *asynq.Task) error {
 	} else if err != nil {
 		return err
 	}
-	w.publishLifecycle(ctx, ev)
+	w.publish(ctx, ev)
 	log.InfoContext(ctx, "deploy finished", "status", to)
 	return nil
 }
@@ -95,16 +94,16 @@ func (w *Worker) handleTeardown(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	log := w.lifecycleLog().With("topology_id", p.TopologyID, "task", t.Type())
+	log := w.log().With("topology_id", p.TopologyID, "task", t.Type())
 	h, ev, err := w.DB.BeginTeardown(ctx, p.TopologyID)
 	if err != nil {
 		return w.lifecycleSkip(ctx, log, "teardown", err)
 	}
-	w.publishLifecycle(ctx, ev)
+	w.publish(ctx, ev)
 
 	to, reason := domain.StatusTornDown, (*string)(nil)
 	if h.Topology.Mode != domain.ModeAgent {
-		if terr := w.lifecycleMaterializer().Teardown(ctx, h); terr != nil {
+		if terr := w.materializer().Teardown(ctx, h); terr != nil {
 			to, reason = domain.StatusDegraded, lifecycleReason("TeardownError", terr)
 			log.WarnContext(ctx, "teardown failed", "err", terr)
 		}
@@ -118,7 +117,7 @@ func (w *Worker) handleTeardown(ctx context.Context, t *asynq.Task) error {
 	} else if err != nil {
 		return err
 	}
-	w.publishLifecycle(ctx, ev)
+	w.publish(ctx, ev)
 	log.InfoContext(ctx, "teardown finished", "status", to)
 	return nil
 }
@@ -148,24 +147,4 @@ func lifecycleReason(category string, err error) *string {
 		msg = msg[:maxReasonLen] + "…"
 	}
 	return new(category + ": " + msg)
-}
-
-func (w *Worker) publishLifecycle(ctx context.Context, ev domain.Event) {
-	if w.Relay != nil {
-		w.Relay.Publish(context.WithoutCancel(ctx), ev)
-	}
-}
-
-func (w *Worker) lifecycleMaterializer() materializer.Materializer {
-	if w.Materializer == nil {
-		return materializer.Noop{}
-	}
-	return w.Materializer
-}
-
-func (w *Worker) lifecycleLog() *slog.Logger {
-	if w.Log == nil {
-		return slog.Default()
-	}
-	return w.Log
 }

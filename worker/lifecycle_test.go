@@ -15,8 +15,6 @@ import (
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
-	"github.com/decnet/mazenet/internal/rediskey"
-	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
 	"github.com/decnet/mazenet/tasks"
 )
@@ -33,12 +31,9 @@ func newLifecycleBundle(t *testing.T, cfg materializer.TestConfig) *lifecycleBun
 	t.Helper()
 	db := dbtest.New(t)
 	rd := dbtest.NewRedis(t)
-	keys := rediskey.New(rd.Prefix)
-	log := slog.New(slog.DiscardHandler)
-	mat := &materializer.Test{Config: cfg, Redis: rd.Client, LogKey: keys.MaterializerCalls()}
-	w := &Worker{DB: db, Redis: rd.Client, Keys: keys, Relay: relay.New(db, stream.New(rd.Client, keys), log),
-		Materializer: mat, Queue: rd.Queue, Log: log}
-	return &lifecycleBundle{w: w, db: db, rd: rd, mat: mat}
+	w := New(Config{RedisPrefix: rd.Prefix, Queue: rd.Queue, Materializer: MaterializerTest, TestMaterializer: cfg,
+		Log: slog.New(slog.DiscardHandler)}, db, rd.Client)
+	return &lifecycleBundle{w: w, db: db, rd: rd, mat: w.Materializer.(*materializer.Test)}
 }
 
 func (b *lifecycleBundle) blank(t *testing.T, in postgres.BlankTopology) string {

@@ -19,17 +19,13 @@ import (
 	"github.com/decnet/mazenet/tasks"
 )
 
-// waitFor polls cond until it holds or the deadline passes. It is a bound on
-// a test's runtime, not a timed assertion on performance.
+// waitFor waits until cond holds, checking every 20 ms; limit bounds the
+// test's runtime (a hang), it is not a timed assertion on performance. cond
+// runs on another goroutine: a helper that fails the test inside it ends
+// that check, and the wait then fails at limit.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	require.Eventually(t, cond, limit, 20*time.Millisecond, "waiting for %s", what)
 }
 
 // entryMutation decodes the mutation id of a mutation.* stream entry.
@@ -95,25 +91,20 @@ func TestOrderingManyWorkers(t *testing.T) {
 	b := setup(t)
 	const topologies, perTopology, workers = 10, 20, 4
 
+	// The workers share the bundle's pool (the test's share of
+	// max_connections) instead of each opening its own, as Run would.
 	ctx, cancel := context.WithCancel(context.Background())
-	var loops sync.WaitGroup
-	var servers []*asynq.Server
+	served := make(chan error, workers)
 	for i := 0; i < workers; i++ {
 		w := b.newWorker(fmt.Sprintf("w%d", i))
-		cfg := w.ServerConfig()
-		cfg.Concurrency = 4
-		srv := asynq.NewServerFromRedisClient(b.Redis.Client, cfg)
-		require.NoError(t, srv.Start(w.Mux()))
-		servers = append(servers, srv)
-		loops.Add(1)
-		go func() { defer loops.Done(); _ = w.Run(ctx) }()
+		w.Concurrency = 4
+		go func() { served <- w.Serve(ctx) }()
 	}
 	t.Cleanup(func() {
 		cancel()
-		for _, s := range servers {
-			s.Shutdown()
+		for i := 0; i < workers; i++ {
+			require.NoError(t, <-served)
 		}
-		loops.Wait()
 	})
 
 	client := asynq.NewClientFromRedisClient(b.Redis.Client)
@@ -195,12 +186,11 @@ func TestCrashRecoveryInProcess(t *testing.T) {
 	t.Run("op not committed", func(t *testing.T) {
 		f := b.seed("crash-before", domain.StatusActive)
 		m := b.enqueue(f.TID, domain.OpAddLAN, map[string]any{"name": "lan-b"})
-		ok, err := b.DB.AcquireDrainLease(b.ctx, f.TID, "dead", time.Second)
+		// A worker that claimed it (taking the lease) and died.
+		claimed, ok, err := b.DB.ClaimNext(b.ctx, f.TID, "dead", time.Second)
 		require.NoError(t, err)
 		require.True(t, ok)
-		ok, err = b.DB.ClaimMutation(b.ctx, m, "dead")
-		require.NoError(t, err)
-		require.True(t, ok)
+		require.Equal(t, m.ID, claimed.ID)
 		// The dead worker's lease still holds: nobody drains.
 		b.drain(f.TID)
 		require.Equal(t, domain.MutationApplying, b.mutation(f.TID, m.ID).State)
@@ -359,14 +349,13 @@ func TestFastPathWakeUp(t *testing.T) {
 		return m.ID
 	}
 	first := probe()
-	waitFor(t, 10*time.Second, "the tailer reacts", func() bool {
+	require.Eventually(t, func() bool {
 		if b.mutation(f.TID, first).State == domain.MutationApplied {
 			return true
 		}
 		probe()
-		time.Sleep(100 * time.Millisecond)
 		return false
-	})
+	}, 10*time.Second, 100*time.Millisecond, "the tailer never reacted")
 	waitFor(t, 10*time.Second, "the probes are applied", func() bool {
 		p, a, err := b.DB.OpenMutationCounts(context.Background())
 		return err == nil && p == 0 && a == 0

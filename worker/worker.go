@@ -4,12 +4,14 @@
 package worker
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
@@ -25,7 +27,10 @@ type Worker struct {
 	Relay        *relay.Relay
 	Materializer materializer.Materializer
 	Queue        string
-	Log          *slog.Logger
+	// Concurrency is how many tasks Serve runs at once (0 = asynq's
+	// ServerConfig default).
+	Concurrency int
+	Log         *slog.Logger
 	// ID names this worker process in drain leases (host:pid:random).
 	ID string
 	// SweepInterval is DECNET_SWEEP_INTERVAL (default 10 s).
@@ -42,4 +47,31 @@ func (w *Worker) Mux() *asynq.ServeMux {
 	mux.HandleFunc(tasks.TypeDeploy, w.handleDeploy)
 	mux.HandleFunc(tasks.TypeTeardown, w.handleTeardown)
 	return mux
+}
+
+// log returns the worker's logger (slog.Default when unset).
+func (w *Worker) log() *slog.Logger {
+	if w.Log == nil {
+		return slog.Default()
+	}
+	return w.Log
+}
+
+// materializer returns the worker's materializer (Noop when unset).
+func (w *Worker) materializer() materializer.Materializer {
+	if w.Materializer == nil {
+		return materializer.Noop{}
+	}
+	return w.Materializer
+}
+
+// publish hands committed events to the relay. It runs even when ctx is
+// ending (the events are committed); anything it cannot do, the sweep does.
+func (w *Worker) publish(ctx context.Context, evs ...domain.Event) {
+	if len(evs) == 0 || w.Relay == nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	w.Relay.Publish(pctx, evs...)
 }

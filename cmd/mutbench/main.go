@@ -46,17 +46,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/decnet/mazenet/api"
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
-	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
 	"github.com/decnet/mazenet/migrations"
 	"github.com/decnet/mazenet/worker"
@@ -188,15 +185,11 @@ func run(c config) error {
 	keys := rediskey.New(prefix)
 	streams := stream.New(rdb, keys)
 
-	// API.
-	asynqClient := asynq.NewClientFromRedisClient(rdb)
-	srv := &api.Server{
-		DB: apiDB, Redis: rdb, Keys: keys,
-		Tokens:  auth.NewTokens([]byte(randomName("mutbench-secret-padding-padding-")), 0),
-		Tickets: auth.NewTickets(rdb, keys),
-		Relay:   relay.New(apiDB, streams, quiet),
-		Tasks:   asynqClient, Queue: queue, Log: quiet, BcryptCost: bcrypt.MinCost,
-	}
+	// API, wired by api.NewServer as api.Run wires it.
+	srv := api.NewServer(api.Config{
+		RedisPrefix: prefix, Queue: queue, JWTSecret: []byte(randomName("mutbench-secret-padding-padding-")),
+		Log: quiet, BcryptCost: bcrypt.MinCost,
+	}, apiDB, rdb)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -217,29 +210,21 @@ func run(c config) error {
 		return err
 	}
 
-	// Workers.
-	var loops sync.WaitGroup
-	var servers []*asynq.Server
+	// Workers, wired by worker.New and served as worker.Run serves them
+	// (sharing one pool: one worker process with -workers asynq servers).
+	served := make(chan error, c.workers)
 	for i := 0; i < c.workers; i++ {
-		w := &worker.Worker{
-			DB: workerDB, Redis: rdb, Keys: keys, Relay: relay.New(workerDB, streams, quiet),
-			Materializer: materializer.Noop{}, Queue: queue, Log: quiet,
-			ID: fmt.Sprintf("mutbench-%d", i), SweepInterval: worker.DefaultSweepInterval,
-		}
-		s := asynq.NewServerFromRedisClient(rdb, w.ServerConfig())
-		if err := s.Start(w.Mux()); err != nil {
-			return err
-		}
-		servers = append(servers, s)
-		loops.Add(1)
-		go func() { defer loops.Done(); _ = w.Run(ctx) }()
+		w := worker.New(worker.Config{
+			RedisPrefix: prefix, Queue: queue, Materializer: worker.MaterializerNoop,
+			ID: fmt.Sprintf("mutbench-%d", i), Log: quiet,
+		}, workerDB, rdb)
+		go func() { served <- w.Serve(ctx) }()
 	}
 	defer func() {
 		cancel()
-		for _, s := range servers {
-			s.Shutdown()
+		for i := 0; i < c.workers; i++ {
+			<-served
 		}
-		loops.Wait()
 	}()
 
 	b := &bench{

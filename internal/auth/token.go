@@ -60,9 +60,6 @@ func NewTokens(secret []byte, ttl time.Duration) *Tokens {
 	return &Tokens{secret: secret, ttl: ttl, now: time.Now}
 }
 
-// TTL is the lifetime of issued tokens.
-func (t *Tokens) TTL() time.Duration { return t.ttl }
-
 // Issue mints an access token for a user.
 func (t *Tokens) Issue(userUUID string) (string, Claims, error) {
 	now := t.now()

@@ -39,7 +39,9 @@ func TestTokenIssueVerifyRoundTrip(t *testing.T) {
 
 func TestTokenDefaultTTL(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, DefaultTokenTTL, NewTokens(testSecret, 0).TTL())
+	_, claims, err := NewTokens(testSecret, 0).Issue(testUser)
+	require.NoError(t, err)
+	require.Equal(t, DefaultTokenTTL, claims.ExpiresAt.Sub(claims.IssuedAt))
 	require.Equal(t, 240*time.Minute, DefaultTokenTTL)
 }
 

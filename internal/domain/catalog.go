@@ -126,9 +126,6 @@ func mustCatalog(schemas []ServiceSchema) *Catalog {
 	return c
 }
 
-// BuiltinCatalog returns the built-in service catalog that validation uses.
-func BuiltinCatalog() *Catalog { return builtin }
-
 // ServiceNames returns the built-in per-decky service names, sorted.
 func ServiceNames() []string { return builtin.ServiceNames() }
 

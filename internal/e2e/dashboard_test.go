@@ -1,9 +1,9 @@
 package e2e
 
 // The dashboard driven by a real headless Chromium against the whole stack
-// in-process: the api (serving the page), a worker (asynq server and its
-// fast path) and the SSE process on its own origin, so the page exercises
-// tickets, CORS and the CSP exactly as in production.
+// in-process: the api process (serving the page), a worker process (asynq
+// server and its fast path) and the SSE server on its own origin, so the
+// page exercises tickets, CORS and the CSP exactly as in production.
 
 import (
 	"bytes"
@@ -29,9 +29,8 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
-	"github.com/decnet/mazenet/internal/materializer"
-	"github.com/decnet/mazenet/internal/stream"
 	"github.com/decnet/mazenet/sse"
+	"github.com/decnet/mazenet/worker"
 )
 
 const (
@@ -146,43 +145,29 @@ type dashStack struct {
 func startDashStack(t *testing.T, tune func(*sse.Server)) *dashStack {
 	t.Helper()
 	b := newBackend(t)
-	db, rd, keys, log, tokens, tickets := b.DB, b.Redis, b.Keys, b.Log, b.Tokens, b.Tickets
+	db, tokens := b.DB, b.Tokens
 
 	// The api's address first: the SSE process must allow it as an origin.
-	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	apiLn := listen(t)
 	apiURL := "http://" + apiLn.Addr().String()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var loops sync.WaitGroup
-
-	// SSE process.
-	ss := &sse.Server{DB: db, Redis: rd.Client, Keys: keys, Streams: stream.New(rd.Client, keys),
-		Tokens: tokens, Tickets: tickets, Log: log, AllowedOrigins: []string{apiURL}}
+	// SSE process, in-process so the test can read its slot count, wired by
+	// sse.NewServer as sse.Run wires it.
+	scfg := b.sseConfig()
+	scfg.AllowedOrigins = []string{apiURL}
+	ss := sse.NewServer(scfg, db, b.Redis.Client)
 	if tune != nil {
 		tune(ss)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var loops sync.WaitGroup
 	loops.Add(1)
 	go func() { defer loops.Done(); _ = ss.Run(ctx) }()
 	sseHS := httptest.NewServer(ss.Handler())
 	proxy := newDashProxy(t, sseHS.Listener.Addr().String())
-
-	// Worker: asynq server plus its sweep and fast path.
-	b.startWorker(t, b.newWorker("e2e-dashboard", materializer.Noop{}))
-
-	// API, serving the dashboard, pointing it at the SSE origin.
-	s := b.apiServer()
-	s.SSEPublicURL = proxy.URL()
-	apiHS := httptest.NewUnstartedServer(s.Handler())
-	apiHS.Listener.Close()
-	apiHS.Listener = apiLn
-	apiHS.Start()
-
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
-		apiHS.CloseClientConnections()
-		apiHS.Close()
 		proxy.Close()
 		_ = ss.Shutdown(sctx)
 		sseHS.CloseClientConnections()
@@ -191,7 +176,18 @@ func startDashStack(t *testing.T, tune func(*sse.Server)) *dashStack {
 		loops.Wait()
 	})
 
-	dashWaitReady(t, sseHS.URL)
+	// Worker process: asynq server plus its sweep and fast path.
+	wcfg := b.workerConfig("e2e-dashboard")
+	wcfg.Materializer = worker.MaterializerNoop
+	startWorker(t, wcfg)
+
+	// API process, serving the dashboard, pointing it at the SSE origin.
+	acfg := b.apiConfig()
+	acfg.Listener = apiLn
+	acfg.SSEPublicURL = proxy.URL()
+	startAPI(t, acfg)
+
+	waitReady(t, sseHS.URL)
 	hash, err := auth.HashPassword(dashAdminPassword, bcrypt.MinCost)
 	require.NoError(t, err)
 	admin := &domain.User{Username: dashAdminUser, PasswordHash: hash, Role: domain.RoleAdmin}
@@ -241,22 +237,6 @@ func (st *dashStack) holdSSE(t *testing.T) (status int, release func()) {
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	return resp.StatusCode, func() { cancel(); resp.Body.Close() }
-}
-
-// dashWaitReady polls /readyz until the SSE reader has its position.
-func dashWaitReady(t *testing.T, base string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s never became ready", base)
 }
 
 // dashBrowser drives one headless Chromium tab and remembers what the page

@@ -1,40 +1,50 @@
-// Package e2e holds cross-process tests: the real API router and the real
-// worker mux running against one test schema, Redis prefix and asynq queue.
-// It is test-only and is the one place allowed to import both api and
-// worker (which never import each other).
+// Package e2e holds cross-process tests: the real api, worker and sse
+// processes (their Run functions) against one test schema, Redis prefix
+// and asynq queue. It is test-only and is the one place allowed to import
+// api, worker and sse (which never import each other).
 package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/materializer"
 )
 
-// env is an API served by httptest plus an asynq server running the
-// worker's mux on the same queue, with an admin token.
+// env is an api process with an admin token, and optionally a worker
+// process, on one test's schema, Redis prefix and asynq queue.
 type env struct {
 	t     *testing.T
+	b     *backend
 	url   string
 	token string
 }
 
-func newEnv(t *testing.T, cfg materializer.TestConfig) *env {
+// newEnv starts the api (no worker: see startWorker).
+func newEnv(t *testing.T) *env {
 	t.Helper()
 	b := newBackend(t)
-	srv := httptest.NewServer(b.apiServer().Handler())
-	t.Cleanup(srv.Close)
-	b.startWorker(t, b.newWorker("e2e", b.testMaterializer(cfg)))
+	url := startAPI(t, b.apiConfig())
 	_, tok := b.createUser(t, "admin", domain.RoleAdmin, false)
-	return &env{t: t, url: srv.URL, token: tok}
+	return &env{t: t, b: b, url: url, token: tok}
+}
+
+// startWorker starts a worker whose test materializer has mat's knobs.
+func (e *env) startWorker(mat materializer.TestConfig) {
+	e.t.Helper()
+	cfg := e.b.workerConfig("e2e")
+	cfg.TestMaterializer = mat
+	startWorker(e.t, cfg)
 }
 
 // call sends a JSON request as the admin and decodes a JSON answer.
@@ -75,23 +85,21 @@ func (e *env) status(id string) string {
 	return got["topology"].(map[string]any)["status"].(string)
 }
 
-// waitStatus polls the hydrated view until the topology reads want.
+// waitStatus waits until the topology's row reads want, then checks that
+// the REST view says the same.
 func (e *env) waitStatus(id, want string) {
 	e.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = e.status(id); last == want {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	e.t.Fatalf("topology %s is %q, want %q", id, last, want)
+	require.Eventually(e.t, func() bool {
+		t, err := e.b.DB.GetTopology(context.Background(), id)
+		return err == nil && string(t.Status) == want
+	}, 15*time.Second, 20*time.Millisecond, "topology %s never read %q", id, want)
+	require.Equal(e.t, want, e.status(id))
 }
 
 func TestLifecycleEndToEnd(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, materializer.TestConfig{})
+	e := newEnv(t)
+	e.startWorker(materializer.TestConfig{})
 	id := e.blank("e2e")
 
 	status, _ := e.call("POST", "/topologies/"+id+"/teardown", nil)
@@ -143,7 +151,8 @@ func (e *env) callList(path string) (int, []map[string]any) {
 
 func TestLifecycleDeployFailureEndToEnd(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, materializer.TestConfig{FailDeploy: true})
+	e := newEnv(t)
+	e.startWorker(materializer.TestConfig{FailDeploy: true})
 	id := e.blank("doomed")
 	status, _ := e.call("POST", "/topologies/"+id+"/deploy", nil)
 	require.Equal(t, http.StatusAccepted, status)
@@ -164,7 +173,7 @@ func TestLifecycleDeployFailureEndToEnd(t *testing.T) {
 
 func TestLifecycleInvalidTopologyEndToEnd(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, materializer.TestConfig{})
+	e := newEnv(t) // no worker: a queued task would wait in the queue for us to see
 	id := e.blank("no-dmz")
 	status, h := e.call("GET", "/topologies/"+id, nil)
 	require.Equal(t, http.StatusOK, status)
@@ -183,6 +192,11 @@ func TestLifecycleInvalidTopologyEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, status)
 	require.Equal(t, "Topology failed deploy validation: DMZ_MISSING", body["detail"])
 	require.NotEmpty(t, body["issues"])
-	time.Sleep(200 * time.Millisecond) // a wrongly queued deploy would have run by now
 	require.Equal(t, "pending", e.status(id))
+	// Nothing was queued: the 422 comes after any enqueue the api would do.
+	pending, err := asynq.NewInspectorFromRedisClient(e.b.Redis.Client).ListPendingTasks(e.b.Redis.Queue)
+	if !errors.Is(err, asynq.ErrQueueNotFound) {
+		require.NoError(t, err)
+		require.Empty(t, pending, "no deploy task was queued")
+	}
 }

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +15,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/decnet/mazenet/api"
@@ -26,41 +22,48 @@ import (
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
-	"github.com/decnet/mazenet/internal/rediskey"
-	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
-	"github.com/decnet/mazenet/worker"
 )
 
-// pipeEnv is the mutation pipeline end to end: the API on httptest and a
-// worker in-process (asynq server + Run loops), on one test's schema and
-// Redis prefix.
+// pipeEnv is the mutation pipeline end to end: the api process and
+// (optionally) a worker process on one test's schema and Redis prefix,
+// with an admin token.
 type pipeEnv struct {
 	*backend
-	t      *testing.T
-	API    *api.Server
-	HTTP   *httptest.Server
-	Token  string
-	Worker *worker.Worker
+	t     *testing.T
+	URL   string
+	Token string
 }
 
-// noTasks is an enqueuer that drops every wake-up (a lost asynq task).
-type noTasks struct{}
-
-func (noTasks) EnqueueContext(context.Context, *asynq.Task, ...asynq.Option) (*asynq.TaskInfo, error) {
-	return &asynq.TaskInfo{}, nil
-}
-
-// newPipeEnv builds the pipeline; with startWorker false no worker runs.
+// newPipeEnv starts the api and, with startWorker, a worker (test
+// materializer, half-second sweep).
 func newPipeEnv(t *testing.T, startWorker bool) *pipeEnv {
 	t.Helper()
-	e := newPipeEnvOn(t, dbtest.New(t), dbtest.NewRedis(t))
-	e.Worker = e.newWorker("e2e-worker", e.testMaterializer(materializer.TestConfig{}))
-	e.Worker.SweepInterval = 500 * time.Millisecond
+	e := newPipeEnvOn(t, newBackend(t), nil)
 	if startWorker {
-		e.startWorker(t, e.Worker)
+		e.startWorker()
 	}
 	return e
+}
+
+// newPipeEnvOn starts the api on b; tune, when set, adjusts its config.
+func newPipeEnvOn(t *testing.T, b *backend, tune func(*api.Config)) *pipeEnv {
+	t.Helper()
+	cfg := b.apiConfig()
+	if tune != nil {
+		tune(&cfg)
+	}
+	url := startAPI(t, cfg)
+	_, tok := b.createUser(t, "admin-"+uuid.NewString()[:6], domain.RoleAdmin, false)
+	return &pipeEnv{backend: b, t: t, URL: url, Token: tok}
+}
+
+// startWorker starts a worker process on the env's backend.
+func (e *pipeEnv) startWorker() {
+	e.t.Helper()
+	cfg := e.workerConfig("e2e-worker")
+	cfg.SweepInterval = 500 * time.Millisecond
+	startWorker(e.t, cfg)
 }
 
 // seedLive inserts an active topology with a DMZ LAN and a gateway decky.
@@ -89,7 +92,7 @@ func seedLive(t *testing.T, db *postgres.DB) string {
 // post enqueues a mutation through the API and returns its id.
 func (e *pipeEnv) post(tid string, op domain.Op, payload map[string]any) string {
 	e.t.Helper()
-	return postMutation(e.t, e.HTTP.URL, e.Token, tid, op, payload)
+	return postMutation(e.t, e.URL, e.Token, tid, op, payload)
 }
 
 func postMutation(t *testing.T, base, token, tid string, op domain.Op, payload map[string]any) string {
@@ -172,10 +175,10 @@ func TestPipelineEndToEnd(t *testing.T) {
 	bad := e.post(tid, domain.OpRemoveLAN, map[string]any{"name": "nope"})
 	evs = awaitEvent(t, e.Streams, tid, bad, domain.EventFailed, 30*time.Second)
 	require.Equal(t, []string{domain.EventEnqueued, domain.EventApplying, domain.EventApplied}, eventsOf(evs, id2))
-	waitUntil(t, 10*time.Second, "the status event", func() bool {
+	require.Eventually(t, func() bool {
 		es, err := e.Streams.RangeTopology(context.Background(), tid, stream.ID{}, 1000)
 		return err == nil && len(es) == len(evs)+1 && es[len(es)-1].Name == domain.EventStatus
-	})
+	}, 10*time.Second, 20*time.Millisecond, "no status event after the failure")
 
 	h, err := e.DB.GetHydrated(context.Background(), tid)
 	require.NoError(t, err)
@@ -203,26 +206,29 @@ func TestPipelineEndToEnd(t *testing.T) {
 // when the enqueued event reaches the stream, by the sweep when it did not.
 func TestPipelineLostWakeUp(t *testing.T) {
 	t.Parallel()
-	e := newPipeEnv(t, true)
-	e.API.Tasks = noTasks{}
+	// The api sends its tasks to a queue no worker serves: every asynq
+	// wake-up is lost.
+	b := newBackend(t)
+	nowhere := dbtest.NewRedis(t)
+	e := newPipeEnvOn(t, b, func(c *api.Config) { c.Queue = nowhere.Queue })
+	e.startWorker()
 	tid := seedLive(t, e.DB)
 	id := e.post(tid, domain.OpAddLAN, map[string]any{"name": "lan-b"})
 	awaitEvent(t, e.Streams, tid, id, domain.EventApplied, 30*time.Second)
 
-	// No task and no published event: only the sweep can find it.
-	quiet := newPipeEnv(t, false)
-	quiet.API.Tasks = noTasks{}
-	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
-	require.NoError(t, dead.Close())
-	quiet.API.Relay = relay.New(quiet.DB, stream.New(dead, quiet.Keys), slog.New(slog.DiscardHandler))
+	// No task and no published event (an api that died right after its
+	// commit): only the sweep can find it.
+	quiet := newBackend(t)
 	tid2 := seedLive(t, quiet.DB)
-	id2 := quiet.post(tid2, domain.OpAddLAN, map[string]any{"name": "lan-b"})
-	m, err := quiet.DB.GetMutation(context.Background(), tid2, id2)
+	raw, err := json.Marshal(map[string]any{"name": "lan-b"})
 	require.NoError(t, err)
-	require.Equal(t, domain.MutationPending, m.State)
-	require.NoError(t, quiet.Worker.Sweep(context.Background()))
-	evs := awaitEvent(t, quiet.Streams, tid2, id2, domain.EventApplied, 10*time.Second)
-	require.Equal(t, []string{domain.EventEnqueued, domain.EventApplying, domain.EventApplied}, eventsOf(evs, id2))
+	m, _, err := quiet.DB.EnqueueMutation(context.Background(), postgres.NewMutation{TopologyID: tid2, Op: domain.OpAddLAN, Payload: raw})
+	require.NoError(t, err)
+	cfg := quiet.workerConfig("sweeper")
+	cfg.SweepInterval = 200 * time.Millisecond
+	startWorker(t, cfg)
+	evs := awaitEvent(t, quiet.Streams, tid2, m.ID, domain.EventApplied, 10*time.Second)
+	require.Equal(t, []string{domain.EventEnqueued, domain.EventApplying, domain.EventApplied}, eventsOf(evs, m.ID))
 }
 
 // buildWorker builds cmd/worker into dir.
@@ -255,8 +261,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startWorker runs the worker binary on the test's schema, prefix and queue.
-func startWorker(t *testing.T, bin, dsn string, rd *dbtest.Redis, extra ...string) (*exec.Cmd, *syncBuffer) {
+// startWorkerProcess runs the worker binary on the test's schema, prefix and queue.
+func startWorkerProcess(t *testing.T, bin, dsn string, rd *dbtest.Redis, extra ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
@@ -287,33 +293,28 @@ func TestWorkerCrashMidApply(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a worker process")
 	}
-	dsn := dbtest.URL(t)
-	db, err := postgres.Open(context.Background(), dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	rd := dbtest.NewRedis(t)
-	keys := rediskey.New(rd.Prefix)
-	streams := stream.New(rd.Client, keys)
+	b := newBackend(t)
+	dsn, db, rd, keys, streams := b.DSN, b.DB, b.Redis, b.Keys, b.Streams
 	bin := buildWorker(t, t.TempDir())
 
-	// The API in-process, on the same schema.
-	e := newPipeEnvOn(t, db, rd)
+	// The api in-process, on the same schema.
+	e := newPipeEnvOn(t, b, nil)
 	tid := seedLive(t, db)
 
-	slow, _ := startWorker(t, bin, dsn, rd, "DECNET_TEST_MAT_DELAY=60s")
+	slow, _ := startWorkerProcess(t, bin, dsn, rd, "DECNET_TEST_MAT_DELAY=60s")
 	first := e.post(tid, domain.OpAddDecky, map[string]any{"name": "web", "lan": "dmz"})
-	waitUntil(t, 30*time.Second, "the first worker committed the op and is materialising", func() bool {
+	require.Eventually(t, func() bool {
 		var committed bool
 		_ = db.GetContext(context.Background(), &committed,
 			`SELECT committed_at IS NOT NULL AND state = 'applying' FROM mutations WHERE id = $1`, first)
 		return committed
-	})
+	}, 30*time.Second, 20*time.Millisecond, "the first worker never committed the op")
 	require.NoError(t, slow.Process.Kill()) // SIGKILL: no lease release, no cleanup
 	_ = slow.Wait()
 
 	second := e.post(tid, domain.OpUpdateDecky, map[string]any{"decky": "web", "services": []string{"ssh"}})
 	third := e.post(tid, domain.OpAddLAN, map[string]any{"name": "lan-b"})
-	startWorker(t, bin, dsn, rd)
+	startWorkerProcess(t, bin, dsn, rd)
 
 	evs := awaitEvent(t, streams, tid, third, domain.EventApplied, 45*time.Second)
 	require.Equal(t, []string{domain.EventEnqueued, domain.EventApplying, domain.EventApplied}, eventsOf(evs, first),
@@ -348,27 +349,4 @@ func TestWorkerCrashMidApply(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, spawns, "the killed worker never finished its Spawn; the survivor's is the one")
-}
-
-// newPipeEnvOn is newPipeEnv's API half on an existing schema and prefix.
-func newPipeEnvOn(t *testing.T, db *postgres.DB, rd *dbtest.Redis) *pipeEnv {
-	t.Helper()
-	b := newBackendOn(t, db, rd)
-	s := b.apiServer()
-	srv := httptest.NewServer(s.Handler())
-	t.Cleanup(srv.Close)
-	_, tok := b.createUser(t, "admin-"+uuid.NewString()[:6], domain.RoleAdmin, false)
-	return &pipeEnv{backend: b, t: t, API: s, HTTP: srv, Token: tok}
-}
-
-// waitUntil polls cond (a bound on the test's runtime, not a timing claim).
-func waitUntil(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

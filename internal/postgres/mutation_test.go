@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -207,83 +206,4 @@ func TestListAndGetMutations(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, a.Seq, got.Seq)
 	require.Equal(t, domain.OpAddLAN, got.Op)
-}
-
-func TestDrainLease(t *testing.T) {
-	t.Parallel()
-	db := dbtest.New(t)
-	ctx := context.Background()
-	tid := newTopology(t, db, domain.StatusActive)
-
-	ok, err := db.AcquireDrainLease(ctx, tid, "a", time.Minute)
-	require.NoError(t, err)
-	require.False(t, ok, "no open work, no lease")
-
-	_, _, err = enqueue(t, db, tid, domain.OpAddLAN, `{"name": "a"}`, nil)
-	require.NoError(t, err)
-	ok, err = db.AcquireDrainLease(ctx, tid, "a", time.Minute)
-	require.NoError(t, err)
-	require.True(t, ok)
-	ok, err = db.AcquireDrainLease(ctx, tid, "b", time.Minute)
-	require.NoError(t, err)
-	require.False(t, ok, "held by a")
-	ok, err = db.RenewDrainLease(ctx, tid, "b", time.Minute)
-	require.NoError(t, err)
-	require.False(t, ok)
-	ok, err = db.RenewDrainLease(ctx, tid, "a", time.Millisecond)
-	require.NoError(t, err)
-	require.True(t, ok)
-	stranded, err := db.StrandedTopologies(ctx, 10)
-	require.NoError(t, err)
-	time.Sleep(5 * time.Millisecond)
-	stranded, err = db.StrandedTopologies(ctx, 10)
-	require.NoError(t, err)
-	require.Equal(t, []string{tid}, stranded, "expired lease: stranded")
-	ok, err = db.AcquireDrainLease(ctx, tid, "b", time.Minute)
-	require.NoError(t, err)
-	require.True(t, ok, "expired lease can be taken")
-	require.NoError(t, db.ReleaseDrainLease(ctx, tid, "a"), "releasing a lost lease is a no-op")
-	ok, err = db.AcquireDrainLease(ctx, tid, "c", time.Minute)
-	require.NoError(t, err)
-	require.False(t, ok)
-	require.NoError(t, db.ReleaseDrainLease(ctx, tid, "b"))
-	ok, err = db.AcquireDrainLease(ctx, tid, "c", time.Minute)
-	require.NoError(t, err)
-	require.True(t, ok)
-
-	_, err = db.ExecContext(ctx, `UPDATE topologies SET status = 'tearing_down', drain_owner = NULL WHERE id = $1`, tid)
-	require.NoError(t, err)
-	ok, err = db.AcquireDrainLease(ctx, tid, "c", time.Minute)
-	require.NoError(t, err)
-	require.False(t, ok, "only live topologies drain")
-}
-
-// The claim is fenced by the lease: a worker that lost its lease claims
-// nothing.
-func TestClaimMutationFencing(t *testing.T) {
-	t.Parallel()
-	db := dbtest.New(t)
-	ctx := context.Background()
-	tid := newTopology(t, db, domain.StatusActive)
-	m, _, err := enqueue(t, db, tid, domain.OpAddLAN, `{"name": "a"}`, nil)
-	require.NoError(t, err)
-	ok, err := db.AcquireDrainLease(ctx, tid, "a", time.Minute)
-	require.NoError(t, err)
-	require.True(t, ok)
-	ok, err = db.ClaimMutation(ctx, m, "b")
-	require.NoError(t, err)
-	require.False(t, ok)
-	ok, err = db.ClaimMutation(ctx, m, "a")
-	require.NoError(t, err)
-	require.True(t, ok)
-	ok, err = db.ClaimMutation(ctx, m, "a")
-	require.NoError(t, err)
-	require.False(t, ok, "claimed once")
-	evs, err := db.EventsAfter(ctx, tid, 0, 10)
-	require.NoError(t, err)
-	require.Len(t, evs, 1, "the claim writes no event; the op's transaction records applying")
-	open, err := db.NextOpenMutation(ctx, tid)
-	require.NoError(t, err)
-	require.Equal(t, domain.MutationApplying, open.State)
-	require.Nil(t, open.CommittedAt)
 }

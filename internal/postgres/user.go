@@ -33,21 +33,6 @@ func (db *DB) UserForToken(ctx context.Context, userUUID, jti string) (*domain.U
 	return &row.User, row.Revoked, nil
 }
 
-// GetUser returns a user by uuid, or a 404.
-func (db *DB) GetUser(ctx context.Context, userUUID string) (*domain.User, error) {
-	if !isUUID(userUUID) {
-		return nil, notFound("User")
-	}
-	var u domain.User
-	err := db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users WHERE uuid = $1`, userUUID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("User")
-	} else if err != nil {
-		return nil, fmt.Errorf("postgres: get user: %w", err)
-	}
-	return &u, nil
-}
-
 // CreateUser inserts a user; a taken username is a 409.
 func (db *DB) CreateUser(ctx context.Context, u *domain.User) error {
 	if u.UUID == "" {

@@ -104,7 +104,7 @@ func TestUserDelete(t *testing.T) {
 	require.NoError(t, db.RevokeToken(ctx, "jti-gone", u.UUID, time.Now().Add(time.Hour)))
 
 	require.NoError(t, db.DeleteUser(ctx, u.UUID))
-	_, err := db.GetUser(ctx, u.UUID)
+	_, err := db.GetUserByUsername(ctx, "gone")
 	require.Equal(t, domain.ENotFound, domain.ErrorCode(err))
 
 	err = db.DeleteUser(ctx, u.UUID)
@@ -158,7 +158,7 @@ func TestUserSetPassword(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, got.MustChangePassword)
 
-	stored, err := db.GetUser(ctx, u.UUID)
+	stored, err := db.GetUserByUsername(ctx, "pat")
 	require.NoError(t, err)
 	require.Equal(t, "newer-hash", stored.PasswordHash)
 
