@@ -9,6 +9,8 @@
 //     stamps: one short Postgres transaction gives every committed, unstamped
 //     event (its own and any other process's) the next global positions gseq,
 //     gap-free, and commits. "<gseq>-<seq>" is now the event's id for ever.
+//     Within a process one Publish stamps at a time; the others wait for its
+//     round and return if it covered their events.
 //  3. Publish then makes the Redis stream cover everything up to the clock
 //     it just advanced: it appends what it stamped, and if the stream lacks
 //     earlier positions (another stamper has not appended yet, or Redis lost
