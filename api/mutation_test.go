@@ -57,7 +57,7 @@ func TestMutationEnqueue(t *testing.T) {
 	top, err := e.DB.GetTopology(context.Background(), tid)
 	require.NoError(t, err)
 	require.Equal(t, 2, top.Version)
-	es, err := e.Streams.RangeTopology(context.Background(), tid, "", 10)
+	es, err := e.Streams.RangeTopology(context.Background(), tid, stream.ID{}, 10)
 	require.NoError(t, err)
 	require.Len(t, es, 1)
 	require.Equal(t, domain.EventEnqueued, es[0].Name)

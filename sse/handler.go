@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/postgres"
@@ -26,7 +25,7 @@ const (
 	endpointOverview = "overview"
 )
 
-// replayPage is how many retained entries one replay read returns.
+// replayPage is how many retained events one replay read returns.
 const replayPage = 500
 
 // Resume outcomes reported in the snapshot frame (DOMAIN §10).
@@ -105,19 +104,23 @@ func (s *Server) authenticate(r *http.Request) (string, error) {
 }
 
 // feed is what differs between the topology stream and the overview stream:
-// which hub subscription, which snapshot, which Redis stream to replay.
+// which hub subscription, which snapshot, and how a resume is answered from
+// the outbox.
 type feed interface {
 	endpoint() string
 	topologyID() string // "" = every topology
 	// snapshot reads the snapshot payload from Postgres; resume is filled in
 	// by the caller.
 	snapshot(ctx context.Context) (snapshotFrame, error)
-	// firstPage reads the retained entries after the resume id and decides
-	// whether they are all that followed it.
-	firstPage(ctx context.Context, after entryID) ([]stream.Entry, bool, error)
-	// nextPage continues a replay after the last entry sent; gap means an
-	// entry in between may have been trimmed meanwhile.
-	nextPage(ctx context.Context, last stream.Entry) (entries []stream.Entry, gap bool, err error)
+	// resume decides what a resume from id covers, given the hub position
+	// pos (DOMAIN §10: none, complete or incomplete), and reads the first
+	// page of the replay: retained events after id, up to pos.
+	resume(ctx context.Context, id, pos stream.ID) (string, []domain.Event, error)
+	// nextPage continues a replay after the last event sent, up to pos.
+	nextPage(ctx context.Context, last domain.Event, pos stream.ID) ([]domain.Event, error)
+	// follows reports whether ev comes right after prev in this stream, so
+	// a replay promised complete can check that nothing vanished meanwhile.
+	follows(prev stream.ID, ev domain.Event) bool
 }
 
 // snapshotFrame is the payload of `event: snapshot`; SetResume fills its
@@ -196,12 +199,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, user string, f fe
 // resumeID returns the client's resume id: the Last-Event-ID header, else the
 // lastEventId query parameter (the dashboard opens a fresh EventSource per
 // reconnect). A malformed id is ignored.
-func resumeID(r *http.Request) *entryID {
+func resumeID(r *http.Request) *stream.ID {
 	v := r.Header.Get("Last-Event-ID")
 	if v == "" {
 		v = r.URL.Query().Get("lastEventId")
 	}
-	if id, ok := parseID(v); ok {
+	if id, ok := stream.ParseID(v); ok {
 		return &id
 	}
 	return nil
@@ -221,31 +224,25 @@ type session struct {
 // errClientGone ends a session whose client left or could not be written to.
 var errClientGone = errors.New("sse: client gone")
 
-// prime writes the snapshot and the replay; it returns the newest id covered,
-// after which live frames continue.
-func (ss *session) prime(ctx context.Context, pos entryID, resume *entryID) (entryID, error) {
+// prime writes the snapshot and the replay; it returns the position after
+// which live frames continue. The replay is read from the outbox, up to the
+// hub position captured at registration: everything after it is in the
+// subscription's buffer, so replay and live neither overlap nor leave a gap.
+func (ss *session) prime(ctx context.Context, pos stream.ID, resume *stream.ID) (stream.ID, error) {
 	f := ss.f
 	snap, err := f.snapshot(ctx)
 	if err != nil {
 		return pos, ss.interrupted(ctx, "snapshot", err)
 	}
-	last := pos // the newest id sent or covered; live frames must be newer
-	var replay []stream.Entry
-	if resume == nil {
-		snap.SetResume(resumeNone)
-	} else {
-		last = *resume
-		var complete bool
-		replay, complete, err = f.firstPage(ctx, *resume)
+	status := resumeNone
+	var replay []domain.Event
+	if resume != nil {
+		status, replay, err = f.resume(ctx, *resume, pos)
 		if err != nil {
 			return pos, ss.interrupted(ctx, "replay", err)
 		}
-		if complete {
-			snap.SetResume(resumeComplete)
-		} else {
-			snap.SetResume(resumeIncomplete)
-		}
 	}
+	snap.SetResume(status)
 	body, err := json.Marshal(snap)
 	if err != nil {
 		return pos, ss.interrupted(ctx, "snapshot encode", err)
@@ -254,31 +251,31 @@ func (ss *session) prime(ctx context.Context, pos entryID, resume *entryID) (ent
 		return pos, errClientGone
 	}
 
-	// Replay: retained entries after the resume id, up to (at least) the
-	// captured position; the hub has everything after it buffered.
+	prev := pos
+	if resume != nil {
+		prev = *resume
+	}
 	for len(replay) > 0 {
 		frames := make([][]byte, 0, len(replay))
-		for _, e := range replay {
-			frames = append(frames, newFrame(e).bytes)
+		for _, ev := range replay {
+			if status == resumeComplete && !f.follows(prev, ev) {
+				return pos, ss.interrupted(ctx, "replay", fmt.Errorf("event %s no longer retained after %s", stream.EventID(ev), prev))
+			}
+			frames = append(frames, newFrame(stream.EntryOf(ev)).bytes)
+			prev = stream.EventID(ev)
 		}
 		if err := ss.out.send(frames...); err != nil {
 			return pos, errClientGone
 		}
-		tail := replay[len(replay)-1]
-		last = mustParseID(tail.ID)
-		if len(replay) < replayPage || !last.less(pos) {
+		if len(replay) < replayPage {
 			break
 		}
-		var gap bool
-		replay, gap, err = f.nextPage(ctx, tail)
+		replay, err = f.nextPage(ctx, replay[len(replay)-1], pos)
 		if err != nil {
 			return pos, ss.interrupted(ctx, "replay", err)
 		}
-		if gap {
-			return pos, ss.interrupted(ctx, "replay", errors.New("entries trimmed during replay"))
-		}
 	}
-	return last, nil
+	return pos, nil
 }
 
 // live forwards the hub's frames newer than last, batching whatever is
@@ -287,7 +284,7 @@ func (ss *session) prime(ctx context.Context, pos entryID, resume *entryID) (ent
 // (frames, a due keepalive, a reason to stop) wakes the subscription's one
 // notify channel, so this hot loop is a plain channel receive: no select, no
 // per-client timer.
-func (ss *session) live(last entryID) {
+func (ss *session) live(last stream.ID) {
 	sub := ss.sub
 	stopGone := context.AfterFunc(ss.out.context(), sub.wake)
 	defer stopGone()
@@ -303,7 +300,7 @@ func (ss *session) live(last entryID) {
 		frames := sub.take(spare)
 		batch = batch[:0]
 		for _, f := range frames {
-			if last.less(f.id) {
+			if last.Less(f.id) {
 				batch = append(batch, f.bytes)
 				last = f.id
 			}
@@ -411,74 +408,52 @@ func (t *topologyFeed) snapshot(ctx context.Context) (snapshotFrame, error) {
 	return &topologySnapshot{TopologySnapshot: snap}, nil
 }
 
-// firstPage reads, in one MULTI, the entries after the resume id, the
-// stream's state and the resume entry itself (in the topology stream, or in
-// the longer all-topologies stream if already trimmed here). Seqs of one
-// topology are consecutive, so "complete" is exact whenever the resume
-// entry's seq is known: the first retained entry after it must be the next
-// seq. Otherwise the replay is complete only if the resume id is not older
-// than the oldest retained entry (trimming only ever removes the oldest).
-// Redis 7 does not record MAXLEN-trimmed ids in max-deleted-entry-id (only
-// XDEL's), which is why the seq is needed.
-func (t *topologyFeed) firstPage(ctx context.Context, after entryID) ([]stream.Entry, bool, error) {
-	keys := t.s.Streams.Keys()
-	key := keys.TopologyStream(t.id)
-	var own, all, page *redis.XMessageSliceCmd
-	var info *redis.XInfoStreamCmd
-	_, err := t.s.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		own = p.XRangeN(ctx, key, after.String(), after.String(), 1)
-		all = p.XRangeN(ctx, keys.AllStream(), after.String(), after.String(), 1)
-		page = p.XRangeN(ctx, key, "("+after.String(), "+", replayPage)
-		info = p.XInfoStream(ctx, key)
-		return nil
-	})
-	if err != nil && !isNoSuchKey(err) {
-		return nil, false, fmt.Errorf("sse: replay: %w", err)
+// usable reports whether a resume id can name a point of a stream that the
+// hub at pos has reached: an event id (both parts at least 1) not beyond pos
+// (an id from the future, such as one Redis numbered before ids were
+// durable, is not), or the zero id "0-0", which sorts before every event and
+// asks for everything retained (the dashboard opens a page with it to show
+// recent history).
+func usable(id, pos stream.ID) bool {
+	if id == (stream.ID{}) {
+		return true
 	}
-	if isNoSuchKey(info.Err()) {
-		return nil, true, nil // nothing was ever appended
-	}
-	for _, c := range []*redis.XMessageSliceCmd{own, all, page} {
-		if c.Err() != nil {
-			return nil, false, fmt.Errorf("sse: replay: %w", c.Err())
-		}
-	}
-	st := info.Val()
-	entries := decodeEntries(page.Val())
-	if after.less(mustParseID(st.MaxDeletedEntryID)) {
-		return entries, false, nil // an entry after it was deleted
-	}
-	if len(entries) == 0 {
-		return entries, true, nil // trimming never removes the newest entries
-	}
-	if entries[0].Seq == 1 {
-		return entries, true, nil
-	}
-	resumeSeq := int64(-1)
-	for _, m := range append(own.Val(), all.Val()...) {
-		if e := decodeEntries([]redis.XMessage{m})[0]; e.TopologyID == t.id {
-			resumeSeq = e.Seq
-			break
-		}
-	}
-	if resumeSeq >= 0 {
-		return entries, entries[0].Seq == resumeSeq+1, nil
-	}
-	return entries, !after.less(mustParseID(st.FirstEntry.ID)), nil
+	return id.GSeq >= 1 && id.Seq >= 1 && id.GSeq <= pos.GSeq
 }
 
-// nextPage continues after the last entry sent; consecutive seqs prove that
-// nothing was trimmed in between.
-func (t *topologyFeed) nextPage(ctx context.Context, last stream.Entry) ([]stream.Entry, bool, error) {
-	entries, err := t.s.Streams.RangeTopology(ctx, t.id, last.ID, replayPage)
+// resume answers a resume of the topology stream from id (DOMAIN §10). The
+// id is unusable (none) when it cannot name a point of this topology's
+// stream: see usable, and a retained event at that seq with another position
+// (an id of another stream). Otherwise the replay is every retained event
+// with a higher seq up to pos, and it is complete exactly when the first
+// retained seq after the resume seq is the next one (a topology's seqs are
+// consecutive; pruning only removes the oldest) or there is none.
+func (t *topologyFeed) resume(ctx context.Context, id, pos stream.ID) (string, []domain.Event, error) {
+	if !usable(id, pos) {
+		return resumeNone, nil, nil
+	}
+	p, err := t.s.DB.TopologyResumePoint(ctx, t.id, id.Seq)
 	if err != nil {
-		return nil, false, err
+		return "", nil, err
 	}
-	if len(entries) > 0 && entries[0].Seq != last.Seq+1 {
-		return nil, true, nil
+	if p.Retained && p.GSeq != id.GSeq {
+		return resumeNone, nil, nil
 	}
-	return entries, false, nil
+	evs, err := t.s.DB.TopologyEvents(ctx, t.id, id.Seq, pos.GSeq, replayPage)
+	if err != nil {
+		return "", nil, err
+	}
+	if p.Next == 0 || p.Next == id.Seq+1 {
+		return resumeComplete, evs, nil
+	}
+	return resumeIncomplete, evs, nil
 }
+
+func (t *topologyFeed) nextPage(ctx context.Context, last domain.Event, pos stream.ID) ([]domain.Event, error) {
+	return t.s.DB.TopologyEvents(ctx, t.id, last.Seq, pos.GSeq, replayPage)
+}
+
+func (t *topologyFeed) follows(prev stream.ID, ev domain.Event) bool { return ev.Seq == prev.Seq+1 }
 
 // overviewFeed is the stream of every topology.
 type overviewFeed struct {
@@ -496,34 +471,35 @@ func (o *overviewFeed) snapshot(ctx context.Context) (snapshotFrame, error) {
 	return &overviewSnapshot{Topologies: items}, nil
 }
 
-// firstPage reads the all-topologies stream after the resume id with its
-// state, in one MULTI. Its entries interleave topologies, so there is no seq
-// to prove continuity: the replay is complete when nothing was removed after
-// the resume id, i.e. the id is not older than the oldest retained entry (or
-// nothing was ever removed).
-func (o *overviewFeed) firstPage(ctx context.Context, after entryID) ([]stream.Entry, bool, error) {
-	entries, gap, err := o.page(ctx, after)
-	return entries, !gap, err
-}
-
-func (o *overviewFeed) nextPage(ctx context.Context, last stream.Entry) ([]stream.Entry, bool, error) {
-	return o.page(ctx, mustParseID(last.ID))
-}
-
-func (o *overviewFeed) page(ctx context.Context, after entryID) ([]stream.Entry, bool, error) {
-	key := o.s.Streams.Keys().AllStream()
-	var page *redis.XMessageSliceCmd
-	var info *redis.XInfoStreamCmd
-	_, err := o.s.Redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		page = p.XRangeN(ctx, key, "("+after.String(), "+", replayPage)
-		info = p.XInfoStream(ctx, key)
-		return nil
-	})
-	if isNoSuchKey(info.Err()) {
-		return nil, false, nil
+// resume answers a resume of the overview stream from id: unusable on the
+// same grounds as a topology stream's (the retained event at that position
+// must have that seq); otherwise the replay is every retained event after
+// the position up to pos, in position order, and it is complete exactly when
+// nothing after the resume position was ever deleted from the outbox
+// (relay_clock.pruned_gseq, raised by every deletion).
+func (o *overviewFeed) resume(ctx context.Context, id, pos stream.ID) (string, []domain.Event, error) {
+	if !usable(id, pos) {
+		return resumeNone, nil, nil
 	}
+	p, err := o.s.DB.OverviewResumePoint(ctx, id.GSeq)
 	if err != nil {
-		return nil, false, fmt.Errorf("sse: replay: %w", err)
+		return "", nil, err
 	}
-	return decodeEntries(page.Val()), trimmedAfter(info.Val(), after), nil
+	if p.Retained && p.Seq != id.Seq {
+		return resumeNone, nil, nil
+	}
+	evs, err := o.s.DB.EventsByGSeq(ctx, id.GSeq, pos.GSeq, replayPage)
+	if err != nil {
+		return "", nil, err
+	}
+	if p.Pruned <= id.GSeq {
+		return resumeComplete, evs, nil
+	}
+	return resumeIncomplete, evs, nil
 }
+
+func (o *overviewFeed) nextPage(ctx context.Context, last domain.Event, pos stream.ID) ([]domain.Event, error) {
+	return o.s.DB.EventsByGSeq(ctx, last.GSeq, pos.GSeq, replayPage)
+}
+
+func (o *overviewFeed) follows(prev stream.ID, ev domain.Event) bool { return ev.GSeq == prev.GSeq+1 }

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/decnet/mazenet/internal/auth"
@@ -27,6 +29,7 @@ import (
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
+	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
 	"github.com/decnet/mazenet/sse"
 )
@@ -64,11 +67,9 @@ type testEnv struct {
 	Redis   *dbtest.Redis
 	Keys    rediskey.Keys
 	Streams *stream.Streams
+	Relay   *relay.Relay
 	Tokens  *auth.Tokens
 	Tickets *auth.Tickets
-
-	mu   sync.Mutex
-	seqs map[string]int64
 }
 
 func newEnv(t *testing.T) *testEnv {
@@ -82,13 +83,11 @@ func newEnv(t *testing.T) *testEnv {
 	rd := dbtest.NewRedis(t)
 	keys := rediskey.New(rd.Prefix)
 	st := stream.New(rd.Client, keys)
-	st.TopologyMaxLen = 100000
-	st.AllMaxLen = 100000
 	return &testEnv{
 		t: t, DSN: dsn, DB: db, Redis: rd, Keys: keys, Streams: st,
+		Relay:   relay.New(db, st, slog.New(slog.DiscardHandler)),
 		Tokens:  auth.NewTokens([]byte(testSecret), 0),
 		Tickets: auth.NewTickets(rd.Client, keys),
-		seqs:    map[string]int64{},
 	}
 }
 
@@ -141,69 +140,76 @@ func (e *testEnv) mutation(tid string, seq int64, state domain.MutationState, pa
 	return id
 }
 
-// emit appends n mutation.enqueued events to tid's stream (seq continuing
-// from the last emit) through st (e.Streams when nil) and returns them with
-// their stream ids.
-func (e *testEnv) emit(st *stream.Streams, tid string, n int) []stream.Entry {
+// emit commits n mutation.enqueued events of tid to the outbox, publishes
+// them through rel (e.Relay when nil), and returns them as every stream must
+// show them: with their durable ids.
+func (e *testEnv) emit(rel *relay.Relay, tid string, n int) []stream.Entry {
 	e.t.Helper()
-	if st == nil {
-		st = e.Streams
+	return e.emitPadded(rel, tid, n, 0)
+}
+
+// emitPadded is emit with pad bytes of filler in each payload.
+func (e *testEnv) emitPadded(rel *relay.Relay, tid string, n, pad int) []stream.Entry {
+	e.t.Helper()
+	filler := strings.Repeat("x", pad)
+	payloads := make([]any, n)
+	for i := range payloads {
+		payloads[i] = map[string]any{"mutation_id": uuid.NewString(), "op": "add_lan", "payload": map[string]any{"pad": filler}}
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	return e.commit(rel, tid, domain.EventEnqueued, payloads...)
+}
+
+// emitEvent commits and publishes one named event with payload.
+func (e *testEnv) emitEvent(tid, name string, payload any) stream.Entry {
+	e.t.Helper()
+	return e.commit(nil, tid, name, payload)[0]
+}
+
+// commit writes one event per payload to the outbox (200 per transaction),
+// publishes them through rel (e.Relay when nil) and reads them back.
+func (e *testEnv) commit(rel *relay.Relay, tid, name string, payloads ...any) []stream.Entry {
+	e.t.Helper()
+	if rel == nil {
+		rel = e.Relay
+	}
 	ctx := context.Background()
-	evs := make([]domain.Event, 0, n)
-	for i := 0; i < n; i++ {
-		e.seqs[tid]++
-		ev, err := domain.NewEvent(tid, domain.EventEnqueued,
-			map[string]any{"mutation_id": uuid.NewString(), "op": "add_lan", "payload": map[string]any{"n": e.seqs[tid]}}, time.Now())
+	var evs []domain.Event
+	for start := 0; start < len(payloads); start += 200 {
+		end := min(start+200, len(payloads))
+		err := e.DB.InTx(ctx, func(tx *sqlx.Tx) error {
+			for _, p := range payloads[start:end] {
+				ev, err := domain.NewEvent(tid, name, p, time.Now())
+				if err != nil {
+					return err
+				}
+				if ev, err = postgres.InsertEvent(ctx, tx, ev); err != nil {
+					return err
+				}
+				evs = append(evs, ev)
+			}
+			return nil
+		})
 		require.NoError(e.t, err)
-		ev.Seq = e.seqs[tid]
-		evs = append(evs, ev)
+		rel.Publish(ctx, evs[start:end]...)
 	}
-	for start := 0; start < len(evs); start += 200 {
-		end := min(start+200, len(evs))
-		_, err := st.Append(ctx, 0, evs[start:end]...)
-		require.NoError(e.t, err)
-	}
-	// Read them back from both streams: a test may have trimmed either.
-	first := e.seqs[tid] - int64(n) + 1
-	bySeq := map[int64]stream.Entry{}
-	own, err := st.RangeTopology(ctx, tid, "", 1<<20)
+	stored, err := e.DB.EventsAfter(ctx, tid, evs[0].Seq-1, len(evs))
 	require.NoError(e.t, err)
-	all, err := st.RangeAll(ctx, "", 1<<20)
-	require.NoError(e.t, err)
-	for _, en := range append(own, all...) {
-		if en.TopologyID == tid && en.Seq >= first {
-			bySeq[en.Seq] = en
-		}
+	require.Len(e.t, stored, len(evs))
+	out := make([]stream.Entry, len(stored))
+	for i, ev := range stored {
+		require.Positive(e.t, ev.GSeq, "published events are stamped")
+		out[i] = stream.EntryOf(ev)
 	}
-	var out []stream.Entry
-	for seq := first; seq <= e.seqs[tid]; seq++ {
-		if en, ok := bySeq[seq]; ok {
-			out = append(out, en)
-		}
-	}
-	require.Len(e.t, out, n)
 	return out
 }
 
-// emitEvent appends one named event with payload to tid's stream.
-func (e *testEnv) emitEvent(tid, name string, payload any) stream.Entry {
+// deadRelay is a relay whose Redis is unreachable: its events are committed
+// and stamped, and wait in the outbox (an outage).
+func (e *testEnv) deadRelay() *relay.Relay {
 	e.t.Helper()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.seqs[tid]++
-	ev, err := domain.NewEvent(tid, name, payload, time.Now())
-	require.NoError(e.t, err)
-	ev.Seq = e.seqs[tid]
-	_, err = e.Streams.Append(context.Background(), 0, ev)
-	require.NoError(e.t, err)
-	msgs, err := e.Redis.Client.XRevRangeN(context.Background(), e.Keys.TopologyStream(tid), "+", "-", 1).Result()
-	require.NoError(e.t, err)
-	require.Len(e.t, msgs, 1)
-	m := msgs[0]
-	return stream.Entry{ID: m.ID, TopologyID: tid, Seq: ev.Seq, Name: name, Data: m.Values["d"].(string)}
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	e.t.Cleanup(func() { dead.Close() })
+	return relay.New(e.DB, stream.New(dead, e.Keys), slog.New(slog.DiscardHandler))
 }
 
 // config is the process configuration of e's servers: the test schema and
@@ -518,7 +524,7 @@ func ids(fs []frame) []string {
 func entryIDs(es []stream.Entry) []string {
 	out := make([]string, len(es))
 	for i, e := range es {
-		out[i] = e.ID
+		out[i] = e.ID.String()
 	}
 	return out
 }

@@ -3,17 +3,14 @@ package sse
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/stream"
 )
 
@@ -21,41 +18,49 @@ import (
 const (
 	// DefaultBufferSize bounds the frames a subscriber may have waiting. A
 	// subscriber that falls this far behind is dropped, never waited for.
-	DefaultBufferSize = 256
+	// It is four reader batches: a burst (the relay catching up after an
+	// outage appends hundreds of entries at once) reaches subscribers one
+	// batch per dispatch, and a client that keeps reading always has room.
+	DefaultBufferSize = 1024
 	// readerBlock is how long one XREAD waits for new entries; it also bounds
 	// how long Run takes to notice its context ending.
 	readerBlock = 2 * time.Second
-	// readerBatch is the most entries one XREAD returns.
-	readerBatch = 500
+	// maxReaderBatch is the most entries one XREAD (or one page of a fill
+	// from the outbox) returns; the hub uses at most half the buffer size, so
+	// one dispatch can never overflow an empty subscriber buffer.
+	maxReaderBatch = 256
 )
 
 // Reasons the hub ends a subscription.
 var (
 	// errSlowClient: the subscriber's buffer was full. Its client reconnects
-	// with Last-Event-ID and resumes from the per-topology stream.
+	// with Last-Event-ID and resumes from the outbox.
 	errSlowClient = errors.New("sse: subscriber too slow")
-	// errStreamGap: the shared reader lost entries (it fell more than the
-	// all-stream retention behind, e.g. after a long Redis outage), so no live
-	// subscriber can be told it saw everything. They reconnect and resume.
-	errStreamGap = errors.New("sse: shared reader missed trimmed entries")
+	// errStreamGap: positions the shared reader skipped are gone from the
+	// outbox too (pruned, or their topology deleted), so no live subscriber
+	// can be told it saw everything. They reconnect and resume, which tells
+	// each exactly what retention dropped.
+	errStreamGap = errors.New("sse: shared reader missed events that are no longer retained")
 )
 
 // frame is one stream entry rendered once as SSE bytes
 // (`id:`/`event:`/`data:`) and shared, read-only, by every subscriber.
 type frame struct {
-	id         entryID
+	id         stream.ID
 	topologyID string
 	bytes      []byte
 }
 
-// newFrame renders e. The envelope is compact JSON and has no line breaks;
-// should a producer ever send one, each line becomes its own `data:` line so
-// the frame cannot be split or forged.
+// newFrame renders e, live or replayed: both paths render the same decoded
+// form (stream.Entry), so a replayed frame is the live frame. The envelope is
+// compact JSON and has no line breaks; should a producer ever send one, each
+// line becomes its own `data:` line so the frame cannot be split or forged.
 func newFrame(e stream.Entry) *frame {
+	id := e.ID.String()
 	var b strings.Builder
-	b.Grow(len(e.ID) + len(e.Name) + len(e.Data) + 24)
+	b.Grow(len(id) + len(e.Name) + len(e.Data) + 24)
 	b.WriteString("id: ")
-	b.WriteString(e.ID)
+	b.WriteString(id)
 	b.WriteString("\nevent: ")
 	b.WriteString(strings.NewReplacer("\r", "", "\n", "").Replace(e.Name))
 	for _, line := range strings.Split(strings.ReplaceAll(e.Data, "\r\n", "\n"), "\n") {
@@ -63,36 +68,46 @@ func newFrame(e stream.Entry) *frame {
 		b.WriteString(strings.TrimSuffix(line, "\r"))
 	}
 	b.WriteString("\n\n")
-	return &frame{id: mustParseID(e.ID), topologyID: e.TopologyID, bytes: []byte(b.String())}
+	return &frame{id: e.ID, topologyID: e.TopologyID, bytes: []byte(b.String())}
 }
 
-// Hub is the process's one shared reader of the all-topologies stream and its
+// Hub is the process's one shared reader of the event stream and its
 // in-memory fan-out (SYSTEM §4). Whatever the number of clients and
 // topologies, the process tails Redis on one connection; each subscriber gets
 // a bounded buffer, and one that is full is dropped instead of blocking the
 // reader or the other subscribers (the benbjohnson/wtf inmem event model).
+//
+// Event ids are durable and gap-free positions (internal/stream), so the
+// reader knows exactly what it is owed: after the event at gseq g comes
+// g+1. A jump (Redis lost entries, the relay skipped what Redis would trim
+// anyway, the reader was cut off longer than the stream's retention) is
+// filled from the outbox before the entry after it is fanned out; only when
+// the outbox no longer has the missing events does every subscription end
+// (errStreamGap), and each client resumes exactly from its last id.
 type Hub struct {
-	rdb        redis.UniversalClient
+	db         *postgres.DB
 	streams    *stream.Streams
 	log        *slog.Logger
 	bufferSize int
+	batch      int64 // entries per XREAD and per outbox page
 	metrics    *metrics
 
 	ready chan struct{} // closed once last is known
 
 	mu       sync.Mutex
-	last     entryID // newest all-stream entry fanned out
+	last     stream.ID // position: every event up to it has been fanned out
 	topics   map[string]map[*subscription]struct{}
 	overview map[*subscription]struct{}
 }
 
 // newHub returns a hub; Run starts its reader.
-func newHub(rdb redis.UniversalClient, streams *stream.Streams, log *slog.Logger, bufferSize int, m *metrics) *Hub {
+func newHub(db *postgres.DB, streams *stream.Streams, log *slog.Logger, bufferSize int, m *metrics) *Hub {
 	if bufferSize <= 0 {
 		bufferSize = DefaultBufferSize
 	}
 	return &Hub{
-		rdb: rdb, streams: streams, log: log, bufferSize: bufferSize, metrics: m,
+		db: db, streams: streams, log: log, bufferSize: bufferSize, metrics: m,
+		batch:    int64(max(1, min(maxReaderBatch, bufferSize/2))),
 		ready:    make(chan struct{}),
 		topics:   map[string]map[*subscription]struct{}{},
 		overview: map[*subscription]struct{}{},
@@ -121,7 +136,7 @@ type subscription struct {
 // returns it with the hub's position: every entry after that position will
 // be offered to the subscriber, none before it. Registration and position are
 // taken under the lock the reader fans out under, so nothing falls between.
-func (h *Hub) Subscribe(topologyID string) (*subscription, entryID) {
+func (h *Hub) Subscribe(topologyID string) (*subscription, stream.ID) {
 	sub := &subscription{hub: h, topologyID: topologyID, notify: make(chan struct{}, 1)}
 	sub.wrote()
 	h.mu.Lock()
@@ -233,6 +248,9 @@ func (h *Hub) drop(s *subscription, why error) {
 
 // dispatch fans a batch out. It never blocks on a subscriber.
 func (h *Hub) dispatch(entries []stream.Entry) {
+	if len(entries) == 0 {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var delivered int
@@ -297,10 +315,8 @@ func (h *Hub) wakeAll() {
 	}
 }
 
-// dropAll ends every subscription with why.
-func (h *Hub) dropAll(why error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+// dropAllLocked ends every subscription with why; h.mu must be held.
+func (h *Hub) dropAllLocked(why error) {
 	for _, subs := range h.topics {
 		for sub := range subs {
 			h.drop(sub, why)
@@ -338,18 +354,19 @@ func (h *Hub) waitReady(ctx context.Context, d time.Duration) bool {
 	return false
 }
 
-// Run is the shared reader: it starts at the newest entry of the
-// all-topologies stream, then XREADs (BLOCK) from its last id and fans out,
-// until ctx ends. On a Redis error it backs off and resumes from its last id;
-// after an error, or when it is behind, it reads with a check that nothing
-// after its last id was trimmed meanwhile (errStreamGap otherwise).
+// Run is the shared reader. It starts at the outbox clock (every event up
+// to it is committed, so a handshake can replay it from Postgres), then
+// XREADs (BLOCK) after its position and fans out, until ctx ends. On an
+// error it backs off and reads again after its position, so a Redis that
+// restarted empty or was restored from an older snapshot is simply read past
+// what the reader already has once the relay has refilled it.
 func (h *Hub) Run(ctx context.Context) error {
 	var bo backoff
 	for {
-		id, err := h.streams.LastAllID(ctx)
+		clock, err := h.db.EventClock(ctx)
 		if err == nil {
 			h.mu.Lock()
-			h.last = mustParseID(id)
+			h.last = stream.AfterGSeq(clock.GSeq)
 			h.mu.Unlock()
 			close(h.ready)
 			break
@@ -360,23 +377,13 @@ func (h *Hub) Run(ctx context.Context) error {
 		}
 	}
 	bo.reset()
-	checked := false
 	for ctx.Err() == nil {
 		h.mu.Lock()
 		last := h.last
 		h.mu.Unlock()
-		var entries []stream.Entry
-		var err error
-		if checked {
-			var gap bool
-			entries, gap, err = h.readChecked(ctx, last)
-			if err == nil && gap {
-				h.log.WarnContext(ctx, "sse reader: entries trimmed before they were read; ending every stream so clients resume", "after", last.String())
-				h.metrics.readerGaps.Inc()
-				h.dropAll(errStreamGap)
-			}
-		} else {
-			entries, err = h.streams.ReadAll(ctx, last.String(), readerBlock, readerBatch)
+		entries, err := h.streams.ReadAll(ctx, last, readerBlock, h.batch)
+		if err == nil && len(entries) > 0 {
+			err = h.deliver(ctx, last, entries)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -384,93 +391,78 @@ func (h *Hub) Run(ctx context.Context) error {
 			}
 			h.metrics.readerErrors.Inc()
 			h.log.WarnContext(ctx, "sse reader: read", "err", err)
-			checked = true
 			if !bo.wait(ctx) {
 				return nil
 			}
 			continue
 		}
 		bo.reset()
-		checked = len(entries) >= readerBatch
-		if len(entries) > 0 {
-			h.dispatch(entries)
+	}
+	return nil
+}
+
+// deliver fans entries (read after last) out in position order. Before an
+// entry whose gseq jumps past last+1 it fans out the missing positions from
+// the outbox; when the outbox cannot supply all of them it ends every
+// subscription and moves on. An error leaves the position after what was
+// fanned out, so the next read continues there.
+func (h *Hub) deliver(ctx context.Context, last stream.ID, entries []stream.Entry) error {
+	run := entries[:0:0]
+	for _, e := range entries {
+		if e.ID.GSeq <= last.GSeq {
+			continue // at or below the position (the start position is a clock)
+		}
+		if e.ID.GSeq > last.GSeq+1 {
+			h.dispatch(run)
+			run = run[:0]
+			if err := h.fill(ctx, last.GSeq, e.ID.GSeq); err != nil {
+				return err
+			}
+		}
+		run = append(run, e)
+		last = e.ID
+	}
+	h.dispatch(run)
+	return nil
+}
+
+// fill fans out the events with after < gseq < next from the outbox, one
+// batch at a time. If one is missing, every subscription ends (errStreamGap)
+// and the position moves to just before next.
+func (h *Hub) fill(ctx context.Context, after, next int64) error {
+	h.metrics.readerFills.Inc()
+	for after < next-1 {
+		evs, err := h.db.EventsByGSeq(ctx, after, next-1, int(h.batch))
+		if err != nil {
+			return err
+		}
+		run := make([]stream.Entry, 0, len(evs))
+		for _, ev := range evs {
+			if ev.GSeq != after+1 {
+				break
+			}
+			run = append(run, stream.EntryOf(ev))
+			after = ev.GSeq
+		}
+		h.dispatch(run)
+		if len(run) < len(evs) || len(evs) == 0 {
+			h.log.WarnContext(ctx, "sse reader: events skipped by the stream are no longer in the outbox; ending every stream so clients resume",
+				"after", after, "next", next)
+			h.metrics.readerGaps.Inc()
+			h.skip(errStreamGap, next-1)
+			return nil
 		}
 	}
 	return nil
 }
 
-// readChecked reads the entries after last together with the stream's state
-// in one MULTI, so it knows exactly whether anything after last was trimmed
-// before this read. Trimming removes the oldest entries, so when last is
-// older than the first retained entry and entries were removed, the reader
-// cannot prove it missed nothing and reports a gap.
-func (h *Hub) readChecked(ctx context.Context, last entryID) ([]stream.Entry, bool, error) {
-	key := h.streams.Keys().AllStream()
-	var info *redis.XInfoStreamCmd
-	var read *redis.XStreamSliceCmd
-	_, err := h.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		info = p.XInfoStream(ctx, key)
-		read = p.XRead(ctx, &redis.XReadArgs{Streams: []string{key, last.String()}, Count: readerBatch, Block: -1})
-		return nil
-	})
-	if err != nil && !isNoSuchKey(info.Err()) && !errors.Is(read.Err(), redis.Nil) {
-		return nil, false, fmt.Errorf("sse: checked read: %w", err)
-	}
-	if isNoSuchKey(info.Err()) {
-		return nil, false, nil
-	}
-	if err := info.Err(); err != nil {
-		return nil, false, fmt.Errorf("sse: checked read: %w", err)
-	}
-	gap := trimmedAfter(info.Val(), last)
-	res, err := read.Result()
-	if errors.Is(err, redis.Nil) || len(res) == 0 {
-		return nil, gap, nil
-	} else if err != nil {
-		return nil, false, fmt.Errorf("sse: checked read: %w", err)
-	}
-	return decodeEntries(res[0].Messages), gap, nil
-}
-
-// trimmedAfter reports whether the stream described by info may have lost an
-// entry newer than after: an explicit deletion above it, or after older than
-// the first retained entry while some entries were removed (Redis does not
-// record the ids MAXLEN trimming removes, so this errs on the side of "yes").
-func trimmedAfter(info *redis.XInfoStream, after entryID) bool {
-	if after.less(mustParseID(info.MaxDeletedEntryID)) {
-		return true
-	}
-	removed := info.EntriesAdded > info.Length
-	if !removed {
-		return false
-	}
-	if info.Length == 0 {
-		return true
-	}
-	return after.less(mustParseID(info.FirstEntry.ID))
-}
-
-// decodeEntries turns raw stream messages into entries, with the field names
-// internal/stream writes (t, s, e, d); its Range and Read methods do the same
-// for the reads that need no MULTI.
-func decodeEntries(msgs []redis.XMessage) []stream.Entry {
-	out := make([]stream.Entry, 0, len(msgs))
-	for _, m := range msgs {
-		e := stream.Entry{ID: m.ID}
-		e.TopologyID, _ = m.Values["t"].(string)
-		e.Name, _ = m.Values["e"].(string)
-		e.Data, _ = m.Values["d"].(string)
-		if s, ok := m.Values["s"].(string); ok {
-			e.Seq, _ = strconv.ParseInt(s, 10, 64)
-		}
-		out = append(out, e)
-	}
-	return out
-}
-
-// isNoSuchKey reports Redis's answer to XINFO on a stream never written.
-func isNoSuchKey(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no such key")
+// skip ends every subscription with why and moves the position to gseq, in
+// one step under the lock, so no subscription straddles the hole.
+func (h *Hub) skip(why error, gseq int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.dropAllLocked(why)
+	h.last = stream.AfterGSeq(gseq)
 }
 
 // backoff is a capped, jittered exponential wait for reconnecting to Redis.

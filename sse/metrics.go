@@ -19,6 +19,7 @@ type metrics struct {
 	handshakes   *prometheus.CounterVec
 	readerErrors prometheus.Counter
 	readerGaps   prometheus.Counter
+	readerFills  prometheus.Counter
 	drops        atomic.Int64 // slowDrops, readable without scraping
 }
 
@@ -47,10 +48,14 @@ func newMetrics() *metrics {
 		}),
 		readerGaps: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mazenet_sse_reader_gaps_total",
-			Help: "Times the shared reader found entries trimmed before it read them and ended every stream.",
+			Help: "Times events the shared reader missed were gone from the outbox too, so it ended every stream.",
+		}),
+		readerFills: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mazenet_sse_reader_fills_total",
+			Help: "Times the shared reader filled positions the stream skipped from the outbox.",
 		}),
 	}
-	m.registry.MustRegister(m.connections, m.fannedOut, m.slowDrops, m.handshakes, m.readerErrors, m.readerGaps,
+	m.registry.MustRegister(m.connections, m.fannedOut, m.slowDrops, m.handshakes, m.readerErrors, m.readerGaps, m.readerFills,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

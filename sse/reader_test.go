@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
 	"github.com/decnet/mazenet/sse"
 )
@@ -141,6 +142,49 @@ func TestReaderSurvivesRedisOutageWithoutLoss(t *testing.T) {
 	require.Equal(t, append(entryIDs(during), entryIDs(after)...), ids(conn.events(25)))
 }
 
+// While the reader is cut off, far more is appended than the stream
+// retains: when it reads again it meets a jump in positions and fills it
+// from the outbox, so its clients miss nothing and are not interrupted.
+func TestReaderFillsTrimmedEntriesFromTheOutbox(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	proxy, base := proxiedServer(t, e)
+	tid := e.topology(domain.StatusActive)
+	other := e.topology(domain.StatusActive)
+	_, tok := e.user(domain.RoleViewer, false)
+	_, conn := open(t, base, eventsPath(tid, nil), bearerHeader(tok))
+	var snap snapshotBody
+	conn.snapshot(&snap)
+	_, overview := open(t, base, "/api/v1/stream", bearerHeader(tok))
+	var osnap struct{}
+	overview.snapshot(&osnap)
+	seen := e.emit(nil, tid, 1)
+	require.Equal(t, entryIDs(seen), ids(conn.events(1)))
+	require.Equal(t, entryIDs(seen), ids(overview.events(1)))
+
+	proxy.outage()
+	short := stream.New(e.Redis.Client, e.Keys)
+	short.MaxLen = 10
+	rel := relay.New(e.DB, short, slog.New(slog.DiscardHandler))
+	var missed, all []stream.Entry
+	for i := 0; i < 4; i++ {
+		missed = append(missed, e.emit(rel, tid, 100)...)
+		all = append(all, missed[len(missed)-100:]...)
+		all = append(all, e.emit(rel, other, 20)...)
+	}
+	retained, err := e.Streams.RangeAll(context.Background(), stream.ID{}, 10000)
+	require.NoError(t, err)
+	require.Less(t, len(retained), len(all), "the stream was trimmed")
+	proxy.heal()
+	require.Equal(t, entryIDs(missed), ids(conn.events(len(missed))))
+	require.Equal(t, entryIDs(all), ids(overview.events(len(all))))
+	more := e.emit(nil, tid, 2)
+	require.Equal(t, entryIDs(more), ids(conn.events(2)))
+}
+
+// When the outbox no longer has what the reader missed (pruned), every
+// stream ends with the error frame, and a resume says exactly what was
+// lost.
 func TestReaderGapEndsStreamsThatThenResume(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -153,13 +197,14 @@ func TestReaderGapEndsStreamsThatThenResume(t *testing.T) {
 	seen := e.emit(nil, tid, 1)
 	require.Equal(t, entryIDs(seen), ids(conn.events(1)))
 
-	// While the reader is cut off, far more is appended than the
-	// all-topologies stream retains: the reader cannot prove it missed
-	// nothing, so it ends the stream with the error frame.
 	proxy.outage()
 	short := stream.New(e.Redis.Client, e.Keys)
-	short.AllMaxLen = 10
-	missed := e.emit(short, tid, 400)
+	short.MaxLen = 10
+	rel := relay.New(e.DB, short, slog.New(slog.DiscardHandler))
+	missed := e.emit(rel, tid, 400)
+	require.NoError(t, rel.Sweep(context.Background()))
+	_, err := e.DB.PruneEvents(context.Background(), 50)
+	require.NoError(t, err)
 	proxy.heal()
 	f := conn.mustNext()
 	require.Equal(t, "error", f.Event)
@@ -167,11 +212,62 @@ func TestReaderGapEndsStreamsThatThenResume(t *testing.T) {
 	_, ok := conn.next()
 	require.False(t, ok, "the stream ends after the error frame")
 
-	// The per-topology stream still has everything: resuming is exact.
+	// Resuming tells the client what retention dropped and replays the rest.
 	h := bearerHeader(tok)
-	h.Set("Last-Event-ID", seen[0].ID)
+	h.Set("Last-Event-ID", seen[0].ID.String())
+	_, again := open(t, base, eventsPath(tid, nil), h)
+	again.snapshot(&snap)
+	require.Equal(t, "incomplete", snap.Resume)
+	kept := missed[len(missed)-50:]
+	require.Equal(t, entryIDs(kept), ids(again.events(len(kept))))
+	more := e.emit(nil, tid, 1)
+	require.Equal(t, entryIDs(more), ids(again.events(1)))
+}
+
+// Redis restarted empty, then restored from an older snapshot, under a
+// running reader: the relay refills it with the same ids and the reader,
+// reading after its own position, delivers every later event exactly once.
+func TestReaderAcrossRedisRestartAndRestore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, base := e.server(nil)
+	tid := e.topology(domain.StatusActive)
+	_, tok := e.user(domain.RoleViewer, false)
+	_, conn := open(t, base, eventsPath(tid, nil), bearerHeader(tok))
+	var snap snapshotBody
+	conn.snapshot(&snap)
+	ctx := context.Background()
+
+	first := e.emit(nil, tid, 10)
+	require.Equal(t, entryIDs(first), ids(conn.events(10)))
+	snapStream, err := e.Redis.Client.Dump(ctx, e.Keys.EventStream()).Result()
+	require.NoError(t, err)
+	snapTop, err := e.Redis.Client.Dump(ctx, e.Keys.EventStreamTop()).Result()
+	require.NoError(t, err)
+
+	// Restarted empty.
+	require.NoError(t, e.Redis.Client.Del(ctx, e.Keys.EventStream(), e.Keys.EventStreamTop()).Err())
+	second := e.emit(nil, tid, 5)
+	require.Equal(t, entryIDs(second), ids(conn.events(5)))
+	refilled, err := e.Streams.RangeTopology(ctx, tid, stream.ID{}, 1000)
+	require.NoError(t, err)
+	require.Equal(t, append(entryIDs(first), entryIDs(second)...), entryIDs(refilled), "same ids after the refill")
+
+	// Restored from the snapshot taken after the first ten.
+	require.NoError(t, e.Redis.Client.RestoreReplace(ctx, e.Keys.EventStream(), 0, snapStream).Err())
+	require.NoError(t, e.Redis.Client.RestoreReplace(ctx, e.Keys.EventStreamTop(), 0, snapTop).Err())
+	third := e.emit(nil, tid, 5)
+	require.Equal(t, entryIDs(third), ids(conn.events(5)), "nothing repeated, nothing skipped")
+	conn.Close()
+
+	// A resume from the middle gets the rest exactly once, same ids.
+	h := bearerHeader(tok)
+	h.Set("Last-Event-ID", first[6].ID.String())
 	_, again := open(t, base, eventsPath(tid, nil), h)
 	again.snapshot(&snap)
 	require.Equal(t, "complete", snap.Resume)
-	require.Equal(t, entryIDs(missed), ids(again.events(len(missed))))
+	want := append(append(append([]stream.Entry{}, first[7:]...), second...), third...)
+	require.Equal(t, entryIDs(want), ids(again.events(len(want))))
+	live := e.emit(nil, tid, 1)
+	require.Equal(t, entryIDs(live), ids(again.events(1)))
 }

@@ -14,9 +14,10 @@
 //   - sink.go: where a stream's bytes go; on HTTP/1.x the connection is
 //     taken over from net/http after the handshake to keep idle streams small.
 //   - server.go: routes, CORS, the keepalive sweep, Serve, Run and Shutdown;
-//     metrics.go and id.go hold the series and stream ids. What the api
-//     shares (errors and their statuses, request log, health, the /metrics
-//     and pprof guard, listener timeouts) is internal/web.
+//     metrics.go holds the series. Event ids, keys and entry fields belong
+//     to internal/stream; what the api shares (errors and their statuses,
+//     request log, health, the /metrics and pprof guard, listener timeouts)
+//     is internal/web.
 //
 // Viewer-safe invariant (DOMAIN §13): viewers and admins receive exactly the
 // same frames; there is no per-connection role filter. Every family the
@@ -123,7 +124,7 @@ func (s *Server) init() {
 			s.Streams = stream.New(s.Redis, s.Keys)
 		}
 		s.metrics = newMetrics()
-		s.hub = newHub(s.Redis, s.Streams, s.Log, s.BufferSize, s.metrics)
+		s.hub = newHub(s.DB, s.Streams, s.Log, s.BufferSize, s.metrics)
 		s.slots = newSlots(s.Redis, s.Keys, s.MaxPerUser, s.SlotLease, s.Log)
 		s.origins = map[string]bool{}
 		for _, o := range s.AllowedOrigins {

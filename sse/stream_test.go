@@ -91,7 +91,7 @@ func TestEventOrderForOneMutation(t *testing.T) {
 	}
 	got := conn.events(3)
 	for i, f := range got {
-		require.Equal(t, want[i].ID, f.ID)
+		require.Equal(t, want[i].ID.String(), f.ID)
 		require.Equal(t, want[i].Name, f.Event)
 		var env struct {
 			Topic   string         `json:"topic"`
@@ -172,8 +172,8 @@ func TestResumeAcrossProcesses(t *testing.T) {
 
 	// The header wins over the query parameter.
 	h := bearerHeader(tok)
-	h.Set("Last-Event-ID", all[197].ID)
-	_, cc := open(t, a.URL, eventsPath(tid, url.Values{"lastEventId": {all[10].ID}}), h)
+	h.Set("Last-Event-ID", all[197].ID.String())
+	_, cc := open(t, a.URL, eventsPath(tid, url.Values{"lastEventId": {all[10].ID.String()}}), h)
 	cc.snapshot(&snap)
 	require.Equal(t, "complete", snap.Resume)
 	require.Equal(t, append(entryIDs(all[198:]), entryIDs(more)...), ids(cc.events(7)))
@@ -205,12 +205,14 @@ func TestResumeOlderThanRetentionIsIncomplete(t *testing.T) {
 	_, base := e.server(nil)
 	tid := e.topology(domain.StatusActive)
 	_, tok := e.user(domain.RoleViewer, false)
-	short := stream.New(e.Redis.Client, e.Keys)
-	short.TopologyMaxLen = 10 // MAXLEN ~ trims whole nodes: roughly the last 100 stay
-	all := e.emit(short, tid, 450)
-	retained, err := e.Streams.RangeTopology(context.Background(), tid, "", 10000)
+	all := e.emit(nil, tid, 450)
+	// The sweep confirms the stream and prunes the outbox down to the newest
+	// 100 of the topology (production keeps 1,000).
+	require.NoError(t, e.Relay.Sweep(context.Background()))
+	n, err := e.DB.PruneEvents(context.Background(), 100)
 	require.NoError(t, err)
-	require.Greater(t, retained[0].Seq, int64(6), "the stream must have been trimmed")
+	require.EqualValues(t, 350, n)
+	retained := all[350:]
 
 	resume := func(id string) (snapshotBody, *conn) {
 		h := bearerHeader(tok)
@@ -221,28 +223,65 @@ func TestResumeOlderThanRetentionIsIncomplete(t *testing.T) {
 		return snap, conn
 	}
 
-	// Trimmed: incomplete, then every retained event in order.
-	snap, conn := resume(all[4].ID)
+	// Pruned: incomplete, then every retained event in order.
+	snap, conn := resume(all[4].ID.String())
 	require.Equal(t, "incomplete", snap.Resume)
 	require.Equal(t, entryIDs(retained), ids(conn.events(len(retained))))
 
-	// Resuming from the last trimmed entry misses nothing: the all stream
-	// still knows its seq, so the answer is exact.
-	first := retained[0].Seq
-	snap, conn = resume(all[first-2].ID)
+	// Resuming from the last pruned event misses nothing: seqs are
+	// consecutive, so the answer is exact.
+	snap, conn = resume(all[349].ID.String())
 	require.Equal(t, "complete", snap.Resume)
 	require.Equal(t, entryIDs(retained), ids(conn.events(len(retained))))
 
 	// Inside the retained window: complete.
-	snap, conn = resume(retained[5].ID)
+	snap, conn = resume(retained[5].ID.String())
 	require.Equal(t, "complete", snap.Resume)
 	require.Equal(t, entryIDs(retained[6:]), ids(conn.events(len(retained)-6)))
+	live := e.emit(nil, tid, 1)
+	require.Equal(t, entryIDs(live), ids(conn.events(1)), "then live, nothing repeated")
+}
 
-	// Without the all stream's help, an id older than everything retained
-	// cannot be proven complete.
-	require.NoError(t, e.Redis.Client.Del(context.Background(), e.Keys.AllStream()).Err())
-	snap, _ = resume(all[first-2].ID)
-	require.Equal(t, "incomplete", snap.Resume)
+// Ids that name no event this stream sent are unusable: no replay, resume
+// none, then live events only.
+func TestResumeUnusableIDsSayNone(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, base := e.server(nil)
+	tid := e.topology(domain.StatusActive)
+	other := e.topology(domain.StatusActive)
+	mine := e.emit(nil, tid, 3)
+	foreign := e.emit(nil, other, 3)
+	_, tok := e.user(domain.RoleViewer, false)
+
+	// The zero id sorts before every event: everything retained follows.
+	h := bearerHeader(tok)
+	h.Set("Last-Event-ID", "0-0")
+	_, conn := open(t, base, eventsPath(tid, nil), h)
+	var snap snapshotBody
+	conn.snapshot(&snap)
+	require.Equal(t, "complete", snap.Resume)
+	require.Equal(t, entryIDs(mine), ids(conn.events(3)))
+	conn.Close()
+
+	for _, id := range []string{
+		"1764600000000-0",      // a Redis-era id
+		"1764600000000-3",      // a Redis-era id with a plausible seq
+		"999999-1",             // from the future
+		"0-1",                  // no event has position 0
+		"2-0",                  // no event has seq 0
+		foreign[2].ID.String(), // an event of another topology at a seq this one has
+	} {
+		h := bearerHeader(tok)
+		h.Set("Last-Event-ID", id)
+		_, conn := open(t, base, eventsPath(tid, nil), h)
+		var snap snapshotBody
+		conn.snapshot(&snap)
+		require.Equal(t, "none", snap.Resume, id)
+		live := e.emit(nil, tid, 1)
+		require.Equal(t, entryIDs(live), ids(conn.events(1)), "no replay for %q", id)
+		conn.Close()
+	}
 }
 
 func TestOverviewStream(t *testing.T) {
@@ -285,11 +324,37 @@ func TestOverviewStream(t *testing.T) {
 	require.Equal(t, entryIDs(want), ids(got))
 	conn.Close()
 
-	// Resume over the all stream, by ticket and query parameter.
+	// Resume, by ticket and query parameter: from the outbox, in position
+	// order across topologies.
 	_, conn = open(t, base, "/api/v1/stream?"+url.Values{"ticket": {e.ticket(u)}, "lastEventId": {got[1].ID}}.Encode(), nil)
 	conn.snapshot(&snap)
 	require.Equal(t, "complete", snap.Resume)
 	require.Equal(t, entryIDs(want[2:]), ids(conn.events(3)))
+	conn.Close()
+
+	// Once anything after the resume position was pruned, the overview
+	// cannot prove completeness: incomplete, then what is retained.
+	d := e.emit(nil, t2, 3)
+	require.NoError(t, e.Relay.Sweep(context.Background()))
+	n, err := e.DB.PruneEvents(context.Background(), 2)
+	require.NoError(t, err)
+	require.Positive(t, n)
+	for _, tc := range []struct {
+		from   string
+		resume string
+	}{
+		{got[1].ID, "incomplete"},
+		{d[0].ID.String(), "complete"}, // t2's seq 3; everything after it is retained
+		{"1764600000000-0", "none"},
+	} {
+		_, conn = open(t, base, "/api/v1/stream?"+url.Values{"ticket": {e.ticket(u)}, "lastEventId": {tc.from}}.Encode(), nil)
+		conn.snapshot(&snap)
+		require.Equal(t, tc.resume, snap.Resume, tc.from)
+		if tc.resume == "complete" {
+			require.Equal(t, entryIDs(d[1:]), ids(conn.events(2)))
+		}
+		conn.Close()
+	}
 }
 
 func TestSlowClientIsDroppedOthersKeepReceiving(t *testing.T) {
@@ -350,21 +415,17 @@ func TestSlowClientIsDroppedOthersKeepReceiving(t *testing.T) {
 	}
 
 	// One event both read, so the slow client has an id to resume from.
-	sent := []stream.Entry{e.emitEvent(tid, domain.EventEnqueued, map[string]any{"mutation_id": "m0", "op": "add_lan", "payload": map[string]any{}})}
+	sent := e.emit(nil, tid, 1)
 	require.Equal(t, entryIDs(sent), ids(fast.events(1)))
 	f0, ok := readFrame()
 	require.True(t, ok)
-	require.Equal(t, sent[0].ID, f0.ID)
+	require.Equal(t, sent[0].ID.String(), f0.ID)
 
 	// Publish in rounds, each read in full by the fast client, until the hub
 	// drops the slow one.
-	pad := strings.Repeat("x", 8<<10)
 	for round := 0; srv.SlowClientDrops() == 0; round++ {
 		require.Less(t, round, 400, "the slow client was never dropped")
-		var batch []stream.Entry
-		for i := 0; i < 10; i++ {
-			batch = append(batch, e.emitEvent(tid, domain.EventEnqueued, map[string]any{"mutation_id": "m", "op": "add_lan", "payload": map[string]any{"pad": pad}}))
-		}
+		batch := e.emitPadded(nil, tid, 10, 8<<10)
 		require.Equal(t, entryIDs(batch), ids(fast.events(len(batch))))
 		sent = append(sent, batch...)
 	}

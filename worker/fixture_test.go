@@ -239,7 +239,7 @@ func (b *testBundle) statusEvents(tid string) []domain.StatusEvent {
 // streamNames returns the event names in a topology's Redis stream.
 func (b *testBundle) streamEntries(tid string) []stream.Entry {
 	b.t.Helper()
-	es, err := b.Streams.RangeTopology(b.ctx, tid, "", 100000)
+	es, err := b.Streams.RangeTopology(b.ctx, tid, stream.ID{}, 100000)
 	if err != nil {
 		b.t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
+	"github.com/decnet/mazenet/internal/stream"
 	"github.com/decnet/mazenet/tasks"
 )
 
@@ -99,17 +100,17 @@ func (b *lifecycleBundle) calls(t *testing.T, tid string) []string {
 // Redis stream, in order: what SSE clients would see.
 func (b *lifecycleBundle) streamStates(t *testing.T, tid string) []string {
 	t.Helper()
-	msgs, err := b.rd.Client.XRange(t.Context(), b.w.Keys.TopologyStream(tid), "-", "+").Result()
+	es, err := b.w.Relay.Streams.RangeTopology(t.Context(), tid, stream.ID{}, 100000)
 	require.NoError(t, err)
 	out := []string{}
-	for _, m := range msgs {
-		if m.Values["e"] != domain.EventStatus {
+	for _, e := range es {
+		if e.Name != domain.EventStatus {
 			continue
 		}
 		var env struct {
 			Payload domain.StatusPayload `json:"payload"`
 		}
-		require.NoError(t, json.Unmarshal([]byte(m.Values["d"].(string)), &env))
+		require.NoError(t, json.Unmarshal([]byte(e.Data), &env))
 		out = append(out, string(env.Payload.State))
 	}
 	return out

@@ -29,7 +29,8 @@ const (
 	// fastParallel bounds the tailer's concurrent drains.
 	fastParallel = 32
 	// retainedOutbox is how many newest outbox events per topology the
-	// sweep never prunes (the same figure as the stream's retention).
+	// sweep never prunes: the resume retention of DOMAIN §10, since resumes
+	// replay from the outbox.
 	retainedOutbox = 1000
 	// tailBlock is how long one XREAD waits; it bounds shutdown latency.
 	tailBlock = 2 * time.Second
@@ -85,7 +86,8 @@ func (w *Worker) Run(ctx context.Context) error {
 // sweepLoop sweeps every SweepInterval. One process sweeps per interval: the
 // holder of a Redis SET NX PX lock on keys.SweepLeader() that expires before
 // the next tick. The election only saves work; sweeping from several
-// processes at once is harmless (leases and the stream watermark make it so).
+// processes at once is harmless (leases, the stamping lock and the stream's
+// append script make it so).
 func (w *Worker) sweepLoop(ctx context.Context) {
 	interval := w.SweepInterval
 	if interval <= 0 {
@@ -114,12 +116,13 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 	}
 }
 
-// Sweep repairs whatever the fast paths missed (SYSTEM §3): it relays
-// outbox events that never reached Redis, drains every live topology that
-// has open mutations and no live lease (a lost wake-up or a dead worker),
-// finishes abandoned deploys and teardowns (SweepLifecycle), updates the
-// queue-depth metric and prunes relayed outbox rows beyond the newest 1,000
-// per topology. It returns the first error and still does the other parts.
+// Sweep repairs whatever the fast paths missed (SYSTEM §3): it stamps and
+// relays outbox events that never reached Redis, drains every live topology
+// that has open mutations and no live lease (a lost wake-up or a dead
+// worker), finishes abandoned deploys and teardowns (SweepLifecycle),
+// updates the queue-depth metric and prunes outbox rows that Redis has and
+// that are beyond the newest 1,000 of their topology. It returns the first
+// error and still does the other parts.
 func (w *Worker) Sweep(ctx context.Context) error {
 	var firstErr error
 	keep := func(err error) {
@@ -128,8 +131,7 @@ func (w *Worker) Sweep(ctx context.Context) error {
 		}
 	}
 	if w.Relay != nil {
-		_, err := w.Relay.Sweep(ctx)
-		keep(err)
+		keep(w.Relay.Sweep(ctx))
 	}
 	tids, err := w.DB.StrandedTopologies(ctx, strandedBatch)
 	keep(err)
@@ -151,7 +153,7 @@ func (w *Worker) Sweep(ctx context.Context) error {
 	wg.Wait()
 	keep(w.SweepLifecycle(ctx))
 	keep(w.updateQueueDepth(ctx))
-	_, err = w.DB.PruneRelayedEvents(ctx, retainedOutbox)
+	_, err = w.DB.PruneEvents(ctx, retainedOutbox)
 	keep(err)
 	return firstErr
 }
@@ -167,20 +169,24 @@ func (w *Worker) updateQueueDepth(ctx context.Context) error {
 	return nil
 }
 
-// tail is the fast-path wake-up: it follows the all-topologies stream from
-// its current end and drains each topology that gets a mutation.enqueued.
+// tail is the fast-path wake-up: it follows the event stream from its
+// current end and drains each topology that gets a mutation.enqueued. It
+// needs no exactness (asynq and the sweep are the durable wake-ups), so it
+// does not fill positions the stream skipped.
 func (w *Worker) tail(ctx context.Context, g *drainGroup) {
 	if w.Relay == nil || w.Relay.Streams == nil {
 		return
 	}
 	s := w.Relay.Streams
-	last := ""
+	var last stream.ID
+	positioned := false
 	failing := false
 	for ctx.Err() == nil {
 		var entries []stream.Entry
 		var err error
-		if last == "" {
+		if !positioned {
 			last, err = s.LastAllID(ctx)
+			positioned = err == nil
 		} else {
 			entries, err = s.ReadAll(ctx, last, tailBlock, 512)
 		}
@@ -192,7 +198,7 @@ func (w *Worker) tail(ctx context.Context, g *drainGroup) {
 				w.log().WarnContext(ctx, "wake-up tailer cannot read the stream; asynq and the sweep carry on", "err", err)
 				failing = true
 			}
-			last = ""
+			positioned = false
 			select {
 			case <-ctx.Done():
 				return

@@ -380,6 +380,12 @@ func (b *bench) scenario(ctx context.Context, n, topoCount int) (result, error) 
 		profDone <- nil
 	}
 	seqs := map[string]int64{}
+	// Events go straight to the stream, under synthetic positions that carry
+	// on after the previous scenario's (durable ids are "<gseq>-<seq>").
+	gseq, err := b.streams.Top(ctx)
+	if err != nil {
+		return res, err
+	}
 	interval := time.Duration(float64(time.Second) / b.o.rate)
 	tick := time.NewTicker(interval)
 	loadStart := time.Now()
@@ -395,7 +401,9 @@ func (b *bench) scenario(ctx context.Context, n, topoCount int) (result, error) 
 			return res, err
 		}
 		ev.Seq = seqs[tid]
-		if _, err := b.streams.Append(ctx, 0, ev); err != nil {
+		gseq++
+		ev.GSeq = gseq
+		if _, err := b.streams.Append(ctx, gseq-1, gseq, ev); err != nil {
 			return res, err
 		}
 		perTopo[tid]++

@@ -15,12 +15,15 @@ const (
 )
 
 // Event is one committed transition of a topology. The JSON form is the SSE
-// envelope of DOMAIN §9.2; TopologyID, Seq and Name travel beside it. Seq is
-// the per-topology outbox sequence assigned in the transition's transaction,
-// and it is what makes relaying to Redis exactly-once and in order.
+// envelope of DOMAIN §9.2; TopologyID, Seq, GSeq and Name travel beside it.
+// Seq is the per-topology outbox sequence assigned in the transition's
+// transaction. GSeq is the event's global position, stamped by the relay
+// after commit (0 until then); together they are the event's durable SSE id
+// "<gseq>-<seq>", which is what makes relaying and resuming exact.
 type Event struct {
 	TopologyID string          `json:"-"`
 	Seq        int64           `json:"-"`
+	GSeq       int64           `json:"-"`
 	Name       string          `json:"-"`
 	Topic      string          `json:"topic"`
 	Type       string          `json:"type"`

@@ -162,17 +162,3 @@ SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state =
 	}
 	return pending, applying, nil
 }
-
-// PruneRelayedEvents deletes outbox rows that are both relayed to Redis and
-// older than the newest keep of their topology, returning how many went. The
-// outbox only has to outlive a Redis outage; the streams keep the history
-// clients resume from, so the outbox need not grow without bound.
-func (db *DB) PruneRelayedEvents(ctx context.Context, keep int) (int64, error) {
-	r, err := db.ExecContext(ctx, `
-DELETE FROM events e USING topologies t
- WHERE e.topology_id = t.id AND e.seq <= t.event_relayed_seq AND e.seq <= t.event_seq - $1`, keep)
-	if err != nil {
-		return 0, fmt.Errorf("postgres: prune events: %w", err)
-	}
-	return r.RowsAffected()
-}

@@ -207,25 +207,3 @@ func TestListAndGetMutations(t *testing.T) {
 	require.Equal(t, a.Seq, got.Seq)
 	require.Equal(t, domain.OpAddLAN, got.Op)
 }
-
-func TestPruneRelayedEvents(t *testing.T) {
-	t.Parallel()
-	db := dbtest.New(t)
-	ctx := context.Background()
-	tid := newTopology(t, db, domain.StatusActive)
-	for i := 0; i < 1010; i++ {
-		_, _, err := enqueue(t, db, tid, domain.OpAddLAN, `{"name": "a"}`, nil)
-		require.NoError(t, err)
-	}
-	n, err := db.PruneRelayedEvents(ctx, 1000)
-	require.NoError(t, err)
-	require.Zero(t, n, "nothing relayed yet")
-	require.NoError(t, db.MarkRelayed(ctx, tid, 1005))
-	n, err = db.PruneRelayedEvents(ctx, 1000)
-	require.NoError(t, err)
-	require.Equal(t, int64(10), n, "the oldest 10 beyond the newest 1000")
-	evs, err := db.EventsAfter(ctx, tid, 0, 2000)
-	require.NoError(t, err)
-	require.Len(t, evs, 1000)
-	require.Equal(t, int64(11), evs[0].Seq)
-}

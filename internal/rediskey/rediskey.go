@@ -19,17 +19,15 @@ func New(prefix string) Keys {
 	return Keys{Prefix: prefix}
 }
 
-// TopologyStream is the per-topology event stream (DOMAIN §9.1).
-func (k Keys) TopologyStream(topologyID string) string {
-	return k.Prefix + "stream:topology:" + topologyID
-}
+// EventStream is the Redis stream every SSE process and worker tails: one
+// entry per outbox event of every topology, under the event's durable id
+// "<gseq>-<seq>" (internal/stream). The name is new with durable ids, so
+// entries that Redis numbered itself (the old "stream:all") are never read.
+func (k Keys) EventStream() string { return k.Prefix + "stream:events" }
 
-// AllStream is the all-topologies stream; each entry has the same id as its
-// copy in the per-topology stream.
-func (k Keys) AllStream() string { return k.Prefix + "stream:all" }
-
-// RelayWatermarks is a hash: topology id → highest outbox seq appended.
-func (k Keys) RelayWatermarks() string { return k.Prefix + "stream:relayed" }
+// EventStreamTop holds the highest gseq the event stream covers: appended,
+// or skipped because the outbox no longer has it (internal/stream).
+func (k Keys) EventStreamTop() string { return k.Prefix + "stream:events:top" }
 
 // Ticket is one single-use SSE ticket (DOMAIN §11.4).
 func (k Keys) Ticket(ticket string) string { return k.Prefix + "sse:ticket:" + ticket }

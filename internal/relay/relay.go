@@ -1,9 +1,33 @@
 // Package relay moves committed events from the Postgres outbox to the Redis
-// streams. Publish is the fast path right after a commit; CatchUp and Sweep
-// repair whatever the fast path could not do (Redis down, a process killed
-// between commit and publish, two publishers racing). Exactly-once and order
-// come from the stream package's seq watermark, so every path is safe to run
-// any number of times, from any process.
+// event stream.
+//
+// The protocol, told once:
+//
+//  1. A transition commits its event to the outbox (internal/postgres) with
+//     the topology's next seq.
+//  2. Publish, called right after that commit by the api and the workers,
+//     stamps: one short Postgres transaction gives every committed, unstamped
+//     event (its own and any other process's) the next global positions gseq,
+//     gap-free, and commits. "<gseq>-<seq>" is now the event's id for ever.
+//     Within a process one Publish stamps at a time; the others wait for its
+//     round and return if it covered their events.
+//  3. Publish then makes the Redis stream cover everything up to the clock
+//     it just advanced: it appends what it stamped, and if the stream lacks
+//     earlier positions (another stamper has not appended yet, or Redis lost
+//     them) it first appends them from the outbox by gseq, page by page.
+//     The stream's append script skips what is already there, so racing
+//     publishers append each entry once, in order (internal/stream).
+//  4. Sweep (the worker's periodic sweep) does the same for whatever the
+//     fast path could not (Redis down, a process killed between commit and
+//     publish) and records in Postgres how far Redis is confirmed, which is
+//     where outbox pruning stops.
+//
+// Every catch-up loop either raises the stream's top or returns: a page read
+// from the outbox moves top to the end of the range it covers even when
+// pruning left holes in it, and a Redis that is far behind (restarted empty,
+// restored from an old snapshot, a lagging replica promoted) is refilled only
+// with the newest events its retention would keep; readers that miss older
+// ones fill in from the outbox themselves.
 package relay
 
 import (
@@ -11,20 +35,40 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/stream"
 )
 
-// catchUpBatch bounds one outbox read.
-const catchUpBatch = 500
+// Tuning.
+const (
+	// stampBatch bounds the events one stamping transaction takes.
+	stampBatch = 1000
+	// publishRounds bounds the stamping rounds of one Publish; a larger
+	// backlog is the sweep's.
+	publishRounds = 4
+	// sweepRounds bounds the stamping rounds of one Sweep.
+	sweepRounds = 1000
+	// fillPage bounds one outbox read while filling the stream.
+	fillPage = 500
+	// publishTimeout bounds a Publish whose caller set no deadline.
+	publishTimeout = 5 * time.Second
+)
 
 // Relay publishes outbox events.
 type Relay struct {
 	DB      *postgres.DB
 	Streams *stream.Streams
 	Log     *slog.Logger
+
+	appends atomic.Int64
+
+	mu    sync.Mutex
+	round chan struct{} // closed when the Publish stamping now ends
 }
 
 // New returns a Relay.
@@ -35,101 +79,161 @@ func New(db *postgres.DB, s *stream.Streams, log *slog.Logger) *Relay {
 	return &Relay{DB: db, Streams: s, Log: log}
 }
 
-// Publish appends events that were just committed. It never fails the
+// Appends returns how many append calls the relay has made to Redis (each
+// moves the stream's top forward or fails): a progress counter for tests
+// and diagnostics.
+func (r *Relay) Appends() int64 { return r.appends.Load() }
+
+// Publish relays events that were just committed. It never fails the
 // caller: a problem is logged and left for the sweep, which finds the events
-// in the outbox. Events may belong to several topologies; each topology's run
-// must be in seq order.
+// in the outbox. evs only says what must be covered: stamping takes every
+// committed event in the outbox, in (topology, seq) order, and an event
+// another publisher stamped first is that publisher's to append.
+//
+// Within a process one Publish stamps at a time and the others wait for its
+// round (stamp and append) to end, then check whether it covered their
+// events: stamping is serialised by a row lock anyway, and without this every
+// concurrent publisher would queue on that lock in turn (a convoy of round
+// trips under load) to find its events already stamped.
 func (r *Relay) Publish(ctx context.Context, evs ...domain.Event) {
-	for start := 0; start < len(evs); {
-		end := start + 1
-		for end < len(evs) && evs[end].TopologyID == evs[start].TopologyID {
-			end++
+	if len(evs) == 0 {
+		return
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+	}
+	for {
+		r.mu.Lock()
+		if wait := r.round; wait != nil {
+			r.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				r.Log.WarnContext(ctx, "event publish deferred to sweep", "topology_id", evs[0].TopologyID, "err", ctx.Err())
+				return
+			}
+			pending, err := r.DB.AnyUnstamped(ctx, evs)
+			if err != nil {
+				r.Log.WarnContext(ctx, "event publish deferred to sweep", "topology_id", evs[0].TopologyID, "err", err)
+				return
+			}
+			if !pending {
+				return // the round stamped (and appended) them, or another process did
+			}
+			continue
 		}
-		run := evs[start:end]
-		start = end
-		_, err := r.Streams.Append(ctx, 0, run...)
-		if errors.Is(err, stream.ErrGap) {
-			err = r.CatchUp(ctx, run[0].TopologyID)
-		}
+		round := make(chan struct{})
+		r.round = round
+		r.mu.Unlock()
+		r.publishRound(ctx, evs[0].TopologyID)
+		r.mu.Lock()
+		r.round = nil
+		r.mu.Unlock()
+		close(round)
+		return
+	}
+}
+
+// publishRound stamps every committed event (up to a bound) and appends it.
+func (r *Relay) publishRound(ctx context.Context, tid string) {
+	for range publishRounds {
+		st, err := r.DB.StampEvents(ctx, stampBatch)
 		if err != nil {
-			r.Log.WarnContext(ctx, "event publish deferred to sweep", "topology_id", run[0].TopologyID, "err", err)
+			r.Log.WarnContext(ctx, "event publish deferred to sweep", "topology_id", tid, "err", err)
+			return
+		}
+		if len(st.Events) == 0 {
+			return
+		}
+		if err := r.appendStamp(ctx, st); err != nil {
+			r.Log.WarnContext(ctx, "event publish deferred to sweep", "topology_id", tid,
+				"gseq_from", st.Before+1, "gseq_to", st.After, "err", err)
+			return
+		}
+		if len(st.Events) < stampBatch {
+			return
 		}
 	}
 }
 
-// CatchUp appends every outbox event of a topology that the stream lacks.
-func (r *Relay) CatchUp(ctx context.Context, tid string) error {
-	floor, err := r.floor(ctx, tid)
+// appendStamp appends what one stamping transaction stamped, first filling
+// whatever the stream lacks before it.
+func (r *Relay) appendStamp(ctx context.Context, st postgres.Stamp) error {
+	top, err := r.append(ctx, st.Before, st.After, st.Events)
+	if !errors.Is(err, stream.ErrGap) {
+		return err
+	}
+	if _, err := r.fill(ctx, top, st.Before); err != nil {
+		return err
+	}
+	_, err = r.append(ctx, st.Before, st.After, st.Events)
+	return err
+}
+
+func (r *Relay) append(ctx context.Context, prev, upto int64, evs []domain.Event) (int64, error) {
+	r.appends.Add(1)
+	return r.Streams.Append(ctx, prev, upto, evs...)
+}
+
+// fill appends outbox events after top until the stream covers target and
+// returns the new top. Each round raises top by at least one page of the
+// outbox or to target, or returns: it cannot spin. Positions more than the
+// stream's retention below target are skipped (the stream would trim them at
+// once); readers that still need them read the outbox.
+func (r *Relay) fill(ctx context.Context, top, target int64) (int64, error) {
+	for top < target {
+		from := max(top, target-r.Streams.Retention())
+		page, err := r.DB.EventsByGSeq(ctx, from, target, fillPage)
+		if err != nil {
+			return top, err
+		}
+		upto := target
+		if len(page) == fillPage {
+			upto = page[len(page)-1].GSeq
+		}
+		next, err := r.append(ctx, top, upto, page)
+		if errors.Is(err, stream.ErrGap) {
+			return next, fmt.Errorf("relay: the stream went back to %d while filling from %d: %w", next, top, err)
+		} else if err != nil {
+			return top, err
+		}
+		if next <= top {
+			return next, fmt.Errorf("relay: the stream did not advance past %d", top)
+		}
+		top = next
+	}
+	return top, nil
+}
+
+// Sweep stamps every committed event, makes the stream cover the clock and
+// records that in Postgres (relay_clock.appended_gseq, which bounds
+// pruning).
+func (r *Relay) Sweep(ctx context.Context) error {
+	for round := 0; round < sweepRounds; round++ {
+		st, err := r.DB.StampEvents(ctx, stampBatch)
+		if err != nil {
+			return err
+		}
+		if len(st.Events) < stampBatch {
+			break
+		}
+	}
+	clock, err := r.DB.EventClock(ctx)
 	if err != nil {
 		return err
 	}
-	for {
-		evs, err := r.DB.EventsAfter(ctx, tid, floor, catchUpBatch)
-		if err != nil {
-			return err
-		}
-		if len(evs) == 0 {
-			return nil
-		}
-		wm, err := r.Streams.Append(ctx, floor, evs...)
-		if errors.Is(err, stream.ErrGap) {
-			// The watermark in Redis is behind the outbox read position: it was
-			// lost (Redis restarted empty). Resume from what Redis says.
-			floor = wm
-			continue
-		} else if err != nil {
-			return err
-		}
-		if len(evs) < catchUpBatch {
-			return nil
-		}
-		floor = wm
-	}
-}
-
-// floor is where the outbox read starts: the Redis watermark if known, else the
-// watermark last confirmed in Postgres.
-func (r *Relay) floor(ctx context.Context, tid string) (int64, error) {
-	wms, err := r.Streams.Watermarks(ctx, []string{tid})
+	top, err := r.Streams.Top(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	if wm, ok := wms[tid]; ok {
-		return wm, nil
+	if top > clock.GSeq {
+		r.Log.WarnContext(ctx, "event stream is ahead of the outbox clock; was PostgreSQL restored?",
+			"stream_top", top, "clock", clock.GSeq)
 	}
-	var seq int64
-	if err := r.DB.GetContext(ctx, &seq, `SELECT event_relayed_seq FROM topologies WHERE id = $1`, tid); err != nil {
-		return 0, fmt.Errorf("relay: floor: %w", err)
+	if top, err = r.fill(ctx, top, clock.GSeq); err != nil {
+		return err
 	}
-	return seq, nil
-}
-
-// Sweep catches up every topology whose outbox is ahead of its confirmed
-// watermark and confirms the new watermark in Postgres. It returns how many
-// topologies it visited.
-func (r *Relay) Sweep(ctx context.Context) (int, error) {
-	pending, err := r.DB.UnrelayedTopologies(ctx, 1000)
-	if err != nil {
-		return 0, err
-	}
-	var firstErr error
-	for tid := range pending {
-		if err := r.CatchUp(ctx, tid); err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		wms, err := r.Streams.Watermarks(ctx, []string{tid})
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if err := r.DB.MarkRelayed(ctx, tid, wms[tid]); err != nil && firstErr == nil {
-			firstErr = err
-		}
-	}
-	return len(pending), firstErr
+	return r.DB.MarkAppended(ctx, min(top, clock.GSeq))
 }

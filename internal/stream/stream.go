@@ -1,19 +1,26 @@
-// Package stream is mazenet's Redis-streams layer: it appends committed
-// transitions to the per-topology and all-topologies streams exactly once and
-// in order, and reads them back for the SSE process.
+// Package stream is mazenet's Redis-streams layer and the one place that
+// knows its keys, entry fields and ids: it appends stamped outbox events to
+// the event stream exactly once and in order, and reads them back for the
+// SSE process and the workers.
 //
-// Design (SYSTEM §3.3). Every transition is first written to the Postgres
-// outbox with a per-topology seq, in the transaction that makes it. Append
-// runs a Lua script that keeps, per topology, the highest seq already in the
-// streams (a hash field): a seq at or below it is a duplicate and is skipped;
-// a seq above it plus one is a gap, and the caller must append the missing
-// events (from the outbox) first. So any number of publishers (api, workers,
-// the sweep) can race on the same topology and each event lands once, in seq
-// order. Each event is XADDed to the all-topologies stream with an
-// auto-generated id and then to the topology's stream with that same id, so a
-// client's Last-Event-ID is valid in both.
+// Design (SYSTEM §3.3, §3.6). An event's identity is durable: Postgres
+// stamps every committed event with a global, gap-free position gseq
+// (internal/postgres, StampEvents), and the entry is XADDed under the
+// explicit id "<gseq>-<seq>" (ID), so a copy appended again after Redis lost
+// it carries the same id. One Lua script appends: it keeps `top`, the highest
+// gseq the stream covers, and is given a range (prev, upto] together with
+// every stamped event in it. If top < prev the stream is missing events
+// before the range and the script refuses (ErrGap) so the caller can append
+// (top, prev] from the outbox first; otherwise it appends the events above
+// top, in order, and raises top to upto. Any number of appenders can race:
+// each entry lands once. upto may lie beyond the last event given, when the
+// outbox has nothing left in that range (pruned): top moves over the hole,
+// which is how a restarted, restored or failed-over Redis always catches up.
 //
-// The script touches three keys; on Redis Cluster they would need one hash
+// The per-topology view is the SSE process's filter of this one stream; a
+// resume is answered from the outbox, not from Redis.
+//
+// The script touches two keys; on Redis Cluster they would need one hash
 // slot. Heroku Redis and a single Redis are not clustered.
 package stream
 
@@ -21,7 +28,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,77 +36,101 @@ import (
 	"github.com/decnet/mazenet/internal/rediskey"
 )
 
-// Default retention. The per-topology stream keeps at least 1,000 entries
-// (DOMAIN §10); MAXLEN ~ never trims below the figure.
+// DefaultMaxLen is the stream's default retention: MAXLEN ~ keeps at least
+// this many of the newest entries. Readers that fall further behind fill in
+// from the outbox, so it only needs to cover a reader's normal lag.
+const DefaultMaxLen = 10000
+
+// Entry fields.
 const (
-	DefaultTopologyMaxLen = 1000
-	DefaultAllMaxLen      = 10000
+	fieldTopology = "t"
+	fieldSeq      = "s"
+	fieldName     = "e"
+	fieldData     = "d"
 )
 
-// Streams appends to and reads from the event streams.
+// Streams appends to and reads from the event stream.
 type Streams struct {
-	rdb            redis.UniversalClient
-	keys           rediskey.Keys
-	TopologyMaxLen int64
-	AllMaxLen      int64
+	rdb  redis.UniversalClient
+	keys rediskey.Keys
+	// MaxLen is the approximate retention (XADD MAXLEN ~); 0 means
+	// DefaultMaxLen.
+	MaxLen int64
 }
 
 // New returns Streams on rdb with keys.
 func New(rdb redis.UniversalClient, keys rediskey.Keys) *Streams {
-	return &Streams{rdb: rdb, keys: keys, TopologyMaxLen: DefaultTopologyMaxLen, AllMaxLen: DefaultAllMaxLen}
+	return &Streams{rdb: rdb, keys: keys, MaxLen: DefaultMaxLen}
 }
 
-// Keys returns the key builder in use.
-func (s *Streams) Keys() rediskey.Keys { return s.keys }
+// Retention is the number of newest entries the stream keeps at least.
+func (s *Streams) Retention() int64 {
+	if s.MaxLen <= 0 {
+		return DefaultMaxLen
+	}
+	return s.MaxLen
+}
 
-// appendScript appends a run of consecutive events of one topology.
-// KEYS: all stream, topology stream, watermark hash.
-// ARGV: topology id, floor, topology maxlen, all maxlen, then (seq, name, data)*.
-// Returns {watermark, gap} where gap=1 means the first new event did not follow
-// the watermark and nothing from it on was appended.
-var appendScript = redis.NewScript(`
-local tid = ARGV[1]
-local last = tonumber(redis.call('HGET', KEYS[3], tid) or ARGV[2])
-local i = 5
-while i <= #ARGV do
-  local seq = tonumber(ARGV[i])
-  if seq > last then
-    if seq ~= last + 1 then
-      return {last, 1}
-    end
-    local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 't', tid, 's', ARGV[i], 'e', ARGV[i+1], 'd', ARGV[i+2])
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], id, 't', tid, 's', ARGV[i], 'e', ARGV[i+1], 'd', ARGV[i+2])
-    last = seq
-  end
-  i = i + 3
+// topLua computes top: the top key, or the gseq of the newest entry if that
+// is higher (the key lost, the stream kept), or 0.
+const topLua = `
+local top = tonumber(redis.call('GET', KEYS[2]) or '0')
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if newest[1] then
+  local g = tonumber(string.match(newest[1][1], '^(%d+)'))
+  if g and g > top then top = g end
 end
-redis.call('HSET', KEYS[3], tid, last)
-return {last, 0}
+`
+
+// appendScript appends a run of stamped events.
+// KEYS: stream, top. ARGV: prev, upto, maxlen, then (gseq, seq, topology,
+// name, data)* sorted by gseq, which are every stamped event in (prev, upto].
+// Returns {top, gap}: gap=1 means top < prev and nothing was written.
+var appendScript = redis.NewScript(topLua + `
+if top < tonumber(ARGV[1]) then
+  return {top, 1}
+end
+local i = 4
+while i <= #ARGV do
+  local g = tonumber(ARGV[i])
+  if g > top then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[i] .. '-' .. ARGV[i+1],
+      '` + fieldTopology + `', ARGV[i+2], '` + fieldSeq + `', ARGV[i+1], '` + fieldName + `', ARGV[i+3], '` + fieldData + `', ARGV[i+4])
+    top = g
+  end
+  i = i + 5
+end
+local upto = tonumber(ARGV[2])
+if upto > top then top = upto end
+redis.call('SET', KEYS[2], string.format('%d', top))
+return {top, 0}
 `)
 
-// ErrGap means Append met an event whose predecessor is not in the stream yet;
-// append the outbox from the returned watermark first.
-var ErrGap = errors.New("stream: gap before event")
+// topScript reads top.
+var topScript = redis.NewScript(topLua + `
+return top
+`)
 
-// Append appends events of ONE topology, sorted by seq, skipping those already
-// present. floor is the watermark to assume when Redis has none (the outbox
-// watermark last confirmed in Postgres; 0 for a new topology). It returns the
-// watermark after the call, and ErrGap when the events do not follow it.
-func (s *Streams) Append(ctx context.Context, floor int64, evs ...domain.Event) (int64, error) {
-	if len(evs) == 0 {
-		return 0, nil
-	}
-	tid := evs[0].TopologyID
-	args := make([]any, 0, 4+3*len(evs))
-	args = append(args, tid, floor, s.TopologyMaxLen, s.AllMaxLen)
+// ErrGap means the stream lacks events before the range given to Append; the
+// caller appends them (from the outbox, after the returned top) first.
+var ErrGap = errors.New("stream: gap before the appended range")
+
+// Append appends evs, which must be every stamped event with prev < gseq <=
+// upto, sorted by gseq (events already in the stream are skipped). It returns
+// the stream's top after the call, which is at least upto on success, and
+// ErrGap (with the current top, below prev) when earlier events are missing.
+func (s *Streams) Append(ctx context.Context, prev, upto int64, evs ...domain.Event) (int64, error) {
+	args := make([]any, 0, 3+5*len(evs))
+	args = append(args, prev, upto, s.Retention())
+	last := prev
 	for _, ev := range evs {
-		if ev.TopologyID != tid {
-			return 0, fmt.Errorf("stream: append mixes topologies %s and %s", tid, ev.TopologyID)
+		if ev.GSeq <= last || ev.GSeq > upto || ev.Seq < 1 {
+			return 0, fmt.Errorf("stream: append: event %d-%d outside (%d, %d] or out of order", ev.GSeq, ev.Seq, last, upto)
 		}
-		args = append(args, ev.Seq, ev.Name, ev.Envelope())
+		last = ev.GSeq
+		args = append(args, ev.GSeq, ev.Seq, ev.TopologyID, ev.Name, ev.Envelope())
 	}
-	keys := []string{s.keys.AllStream(), s.keys.TopologyStream(tid), s.keys.RelayWatermarks()}
-	res, err := appendScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	res, err := appendScript.Run(ctx, s.rdb, s.scriptKeys(), args...).Int64Slice()
 	if err != nil {
 		return 0, fmt.Errorf("stream: append: %w", err)
 	}
@@ -110,77 +140,53 @@ func (s *Streams) Append(ctx context.Context, floor int64, evs ...domain.Event) 
 	return res[0], nil
 }
 
-// Watermarks returns the highest appended seq of each topology (0 if unknown,
-// with known=false).
-func (s *Streams) Watermarks(ctx context.Context, tids []string) (map[string]int64, error) {
-	out := make(map[string]int64, len(tids))
-	if len(tids) == 0 {
-		return out, nil
-	}
-	vals, err := s.rdb.HMGet(ctx, s.keys.RelayWatermarks(), tids...).Result()
+// Top returns the highest gseq the stream covers (0 for a new or emptied
+// Redis).
+func (s *Streams) Top(ctx context.Context) (int64, error) {
+	top, err := topScript.Run(ctx, s.rdb, s.scriptKeys()).Int64()
 	if err != nil {
-		return nil, fmt.Errorf("stream: watermarks: %w", err)
+		return 0, fmt.Errorf("stream: top: %w", err)
 	}
-	for i, v := range vals {
-		if str, ok := v.(string); ok {
-			n, _ := strconv.ParseInt(str, 10, 64)
-			out[tids[i]] = n
-		}
-	}
-	return out, nil
+	return top, nil
 }
 
-// Entry is one stream entry as the SSE process sees it.
+func (s *Streams) scriptKeys() []string {
+	return []string{s.keys.EventStream(), s.keys.EventStreamTop()}
+}
+
+// Entry is one event as the SSE process and the workers see it.
 type Entry struct {
-	ID         string // Redis stream id, the SSE `id:`
+	ID         ID // the SSE `id:`
 	TopologyID string
-	Seq        int64
 	Name       string // the SSE `event:`
 	Data       string // the envelope JSON, the SSE `data:`
+}
+
+// EntryOf is the entry of a stamped event as read from the outbox; it is the
+// same entry the stream holds for it (the envelope is rendered by the same
+// function on both paths).
+func EntryOf(ev domain.Event) Entry {
+	return Entry{ID: EventID(ev), TopologyID: ev.TopologyID, Name: ev.Name, Data: string(ev.Envelope())}
 }
 
 func decode(msgs []redis.XMessage) []Entry {
 	out := make([]Entry, 0, len(msgs))
 	for _, m := range msgs {
-		e := Entry{ID: m.ID}
-		e.TopologyID, _ = m.Values["t"].(string)
-		e.Name, _ = m.Values["e"].(string)
-		e.Data, _ = m.Values["d"].(string)
-		if s, ok := m.Values["s"].(string); ok {
-			e.Seq, _ = strconv.ParseInt(s, 10, 64)
-		}
+		id, _ := ParseID(m.ID) // Redis entry ids always parse
+		e := Entry{ID: id}
+		e.TopologyID, _ = m.Values[fieldTopology].(string)
+		e.Name, _ = m.Values[fieldName].(string)
+		e.Data, _ = m.Values[fieldData].(string)
 		out = append(out, e)
 	}
 	return out
 }
 
-// RangeTopology returns up to count entries of a topology's stream with id
-// strictly greater than after ("" or "-" for the start).
-func (s *Streams) RangeTopology(ctx context.Context, tid, after string, count int64) ([]Entry, error) {
-	return s.rangeKey(ctx, s.keys.TopologyStream(tid), after, count)
-}
-
-// RangeAll is RangeTopology over the all-topologies stream.
-func (s *Streams) RangeAll(ctx context.Context, after string, count int64) ([]Entry, error) {
-	return s.rangeKey(ctx, s.keys.AllStream(), after, count)
-}
-
-func (s *Streams) rangeKey(ctx context.Context, key, after string, count int64) ([]Entry, error) {
-	start := "-"
-	if after != "" && after != "-" {
-		start = "(" + after
-	}
-	msgs, err := s.rdb.XRangeN(ctx, key, start, "+", count).Result()
-	if err != nil {
-		return nil, fmt.Errorf("stream: range: %w", err)
-	}
-	return decode(msgs), nil
-}
-
-// ReadAll blocks up to block for entries of the all-topologies stream after
-// id ("$" for only new ones). It returns nil, nil on timeout.
-func (s *Streams) ReadAll(ctx context.Context, after string, block time.Duration, count int64) ([]Entry, error) {
-	res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{s.keys.AllStream(), after}, Block: block, Count: count}).Result()
+// ReadAll blocks up to block for up to count entries after id (the zero ID
+// for everything retained). It returns nil, nil on timeout. This is the
+// tail read of the SSE reader and of the workers' wake-up path.
+func (s *Streams) ReadAll(ctx context.Context, after ID, block time.Duration, count int64) ([]Entry, error) {
+	res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{s.keys.EventStream(), after.String()}, Block: block, Count: count}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	} else if err != nil {
@@ -192,15 +198,48 @@ func (s *Streams) ReadAll(ctx context.Context, after string, block time.Duration
 	return decode(res[0].Messages), nil
 }
 
-// LastAllID returns the id of the newest entry of the all-topologies stream,
-// or "0-0" when it is empty.
-func (s *Streams) LastAllID(ctx context.Context) (string, error) {
-	msgs, err := s.rdb.XRevRangeN(ctx, s.keys.AllStream(), "+", "-", 1).Result()
+// LastAllID returns the id of the newest entry, or the zero ID when the
+// stream is empty.
+func (s *Streams) LastAllID(ctx context.Context) (ID, error) {
+	msgs, err := s.rdb.XRevRangeN(ctx, s.keys.EventStream(), "+", "-", 1).Result()
 	if err != nil {
-		return "", fmt.Errorf("stream: last id: %w", err)
+		return ID{}, fmt.Errorf("stream: last id: %w", err)
 	}
 	if len(msgs) == 0 {
-		return "0-0", nil
+		return ID{}, nil
 	}
-	return msgs[0].ID, nil
+	return decode(msgs)[0].ID, nil
+}
+
+// RangeAll returns up to count retained entries after id, oldest first,
+// without blocking (tools and tests; the SSE process tails with ReadAll).
+func (s *Streams) RangeAll(ctx context.Context, after ID, count int64) ([]Entry, error) {
+	msgs, err := s.rdb.XRangeN(ctx, s.keys.EventStream(), "("+after.String(), "+", count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("stream: range: %w", err)
+	}
+	return decode(msgs), nil
+}
+
+// RangeTopology returns up to count retained entries of one topology after
+// id, oldest first: what that topology's SSE stream shows. It scans the
+// whole stream, so it is for tools and tests only.
+func (s *Streams) RangeTopology(ctx context.Context, topologyID string, after ID, count int64) ([]Entry, error) {
+	var out []Entry
+	for int64(len(out)) < count {
+		page, err := s.RangeAll(ctx, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page {
+			if e.TopologyID == topologyID && int64(len(out)) < count {
+				out = append(out, e)
+			}
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	return out, nil
 }
