@@ -85,8 +85,8 @@ func (a *audit) recovered(what string, d time.Duration, ok bool, bound time.Dura
 	s := fmt.Sprintf("%s %s", what, d.Round(10*time.Millisecond))
 	switch {
 	case !ok:
-		s = fmt.Sprintf("%s: not within %s", what, d.Round(time.Second))
-		a.failf("%s never happened (waited %s)", what, d.Round(time.Second))
+		s = fmt.Sprintf("%s: not reached (gave up after %s)", what, d.Round(time.Second))
+		a.failf("%s: not reached (gave up after %s)", what, d.Round(time.Second))
 	case bound > 0 && d > bound:
 		a.failf("%s took %s, over the bound %s", what, d.Round(10*time.Millisecond), bound)
 	}

@@ -201,11 +201,12 @@ func (e *env) pause(d time.Duration) {
 
 // until waits for a recovery condition with the generous deadline d. Once
 // one recovery wait has failed the scenario is known broken, and later ones
-// wait at most 5 s, so a failing run reports quickly instead of adding up
-// deadlines.
+// wait only what a working product needs at most (a lease, two sweeps, one
+// slow materialize and 5 s), so a failing run reports quickly instead of
+// adding up deadlines.
 func (e *env) until(d, step time.Duration, cond func() bool) (time.Duration, bool) {
 	if e.stuck {
-		d = min(d, 5*time.Second)
+		d = min(d, e.d.k.lease+2*e.d.k.sweep+e.d.k.matDelay+5*time.Second)
 	}
 	took, ok := waitFor(e.ctx, d, step, cond)
 	if !ok {
@@ -232,8 +233,9 @@ func (e *env) drained(what string, from time.Time, bound time.Duration) {
 // accepted mutation, and records the time since from.
 func (e *env) caughtUp(what string, from time.Time, bound time.Duration, clients []*sseClient) {
 	acc := e.ld.accepted()
-	states := mutationStates(e.ctx, e.d.db, mids(acc))
-	_, ok := e.until(e.sc.wait, 100*time.Millisecond, func() bool { return caughtUp(clients, acc, states) })
+	_, ok := e.until(e.sc.wait, 200*time.Millisecond, func() bool {
+		return caughtUp(clients, acc, mutationStates(e.ctx, e.d.db, mids(acc)))
+	})
 	e.a.recovered(what, time.Since(from), ok, bound)
 }
 

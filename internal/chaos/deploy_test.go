@@ -13,7 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync"
 	"testing"
 	"time"
 )
@@ -208,18 +208,25 @@ func (d *deployment) logTails(n int) string {
 	return b.String()
 }
 
-// close stops the product (SIGTERM, then SIGKILL), Redis, and drops the
+// close kills the product and Redis, and drops the
 // scenario's database. On failure the log tails are printed first.
 func (d *deployment) close() {
 	if d.t.Failed() {
 		d.t.Logf("logs of the failed scenario:\n%s", d.logTails(15))
 	}
+	// The deployment is thrown away: SIGKILL everything at once (a paused
+	// process dies too) rather than wait for graceful drains.
+	var wg sync.WaitGroup
 	for _, p := range d.procs() {
 		if p != nil && p.running() {
-			_ = p.signal(syscall.SIGCONT)
-			p.stop(syscall.SIGTERM, 5*time.Second)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.kill()
+			}()
 		}
 	}
+	wg.Wait()
 	if d.redis != nil {
 		d.redis.kill()
 	}

@@ -271,25 +271,54 @@ func waitLog(ctx context.Context, p *proc, substr string, d time.Duration) error
 	return nil
 }
 
-// tail returns the last n lines of a file (long lines cut).
+// tail returns the last n interesting lines of a log: successful request
+// lines are skipped and runs of lines that differ only in digits (timestamps,
+// ports, ids) are collapsed, so the errors stand out.
 func tail(path string, n int) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return "(no log: " + err.Error() + ")"
 	}
 	defer f.Close()
-	ring := make([]string, 0, n)
+	type entry struct {
+		line, key string
+		times     int
+	}
+	ring := make([]entry, 0, n)
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if len(line) > 400 {
-			line = line[:400] + "…"
+		if strings.Contains(line, `"msg":"request"`) && !strings.Contains(line, `"status":5`) {
+			continue
+		}
+		if len(line) > 300 {
+			line = line[:300] + "…"
+		}
+		key := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return -1
+			}
+			return r
+		}, line)
+		if len(ring) > 0 && ring[len(ring)-1].key == key {
+			ring[len(ring)-1].times++
+			ring[len(ring)-1].line = line
+			continue
 		}
 		if len(ring) == n {
 			ring = ring[1:]
 		}
-		ring = append(ring, line)
+		ring = append(ring, entry{line: line, key: key, times: 1})
 	}
-	return "    " + strings.Join(ring, "\n    ")
+	var b strings.Builder
+	for _, e := range ring {
+		b.WriteString("    ")
+		if e.times > 1 {
+			fmt.Fprintf(&b, "(%d× like) ", e.times)
+		}
+		b.WriteString(e.line)
+		b.WriteByte('\n')
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
