@@ -537,10 +537,11 @@ type matCall struct {
 }
 
 // auditCalls checks the call log of one topology: among accepted calls,
-// fences and mutation seqs never decrease and nothing follows Teardown.
+// fences and mutation seqs never decrease, nothing follows Teardown, and the
+// deckies the accepted calls leave spawned are the database's.
 // Calls without the seq field (before the fencing extension) are mapped to
 // their mutation by what they name (Spawn d7 → add_decky d7).
-func (a *audit) auditCalls(ctx context.Context, rdb *redis.Client, topo string, rows []*mutRow) (accepted, rejected int) {
+func (a *audit) auditCalls(ctx context.Context, db *sql.DB, rdb *redis.Client, topo string, rows []*mutRow) (accepted, rejected int) {
 	raw, err := rdb.LRange(ctx, "decnet:test:materializer:calls", 0, -1).Result()
 	if err != nil {
 		a.failf("cannot read the materializer call log: %v", err)
@@ -606,6 +607,46 @@ func (a *audit) auditCalls(ctx context.Context, rdb *redis.Client, topo string, 
 			stale = append(stale, fmt.Sprintf("%s is for mutation seq %d after %s (seq %d): a stale call", desc, seq, lastSeqCall, lastSeq))
 		} else {
 			lastSeq, lastSeqCall = seq, desc
+		}
+	}
+	// What the accepted calls leave running must match the database: the
+	// last accepted call for each decky decides whether its units exist.
+	last := map[string]string{}
+	for _, s := range raw {
+		var c matCall
+		if json.Unmarshal([]byte(s), &c) != nil || c.TopologyID != topo || c.Rejected {
+			continue
+		}
+		switch c.Call {
+		case "Spawn", "Remove":
+			last[c.Decky] = c.Call
+		case "Teardown":
+			clear(last)
+		}
+	}
+	if teardown == "" && len(last) > 0 {
+		inDB := map[string]bool{}
+		if rows, err := db.QueryContext(ctx, `SELECT name FROM deckies WHERE topology_id::text = $1`, topo); err == nil {
+			for rows.Next() {
+				var n string
+				if rows.Scan(&n) == nil {
+					inDB[n] = true
+				}
+			}
+			rows.Close()
+		}
+		var names []string
+		for n := range last {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			switch {
+			case last[n] == "Spawn" && !inDB[n]:
+				stale = append(stale, fmt.Sprintf("decky %s: the last accepted call is Spawn but the database has no such decky (its units leak)", n))
+			case last[n] == "Remove" && inDB[n]:
+				stale = append(stale, fmt.Sprintf("decky %s: the last accepted call is Remove but the decky is in the database", n))
+			}
 		}
 	}
 	a.staleCalls += len(stale)

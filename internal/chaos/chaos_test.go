@@ -31,6 +31,7 @@ type scale struct {
 	sseClients     int
 	sseEventRate   float64 // events/s in the sse-kill scenario
 	hotRate        float64 // mutations/s on the older-snapshot scenario's hot topology
+	pauses         int     // SIGSTOPs of a drainer
 	slotLease      time.Duration
 	// slack stretches the bounds the scenarios state: the short version
 	// shares 2 cores with the whole `go test -race ./...` run, the full one
@@ -42,10 +43,10 @@ type scale struct {
 
 var scales = map[string]scale{
 	"short": {mode: "short", topos: 3, rate: 12, clientsPerTopo: 2, workerKills: 6, redisRestarts: 2,
-		pgOutages: 1, pgDown: 5 * time.Second, sseClients: 150, sseEventRate: 15, hotRate: 25,
+		pgOutages: 1, pgDown: 5 * time.Second, sseClients: 150, sseEventRate: 15, hotRate: 25, pauses: 1,
 		slotLease: 10 * time.Second, slack: 3, wait: 40 * time.Second},
 	"full": {mode: "full", topos: 10, rate: 50, clientsPerTopo: 3, workerKills: 50, redisRestarts: 5,
-		pgOutages: 5, pgDown: 5 * time.Second, sseClients: 1000, sseEventRate: 50, hotRate: 25,
+		pgOutages: 5, pgDown: 5 * time.Second, sseClients: 1000, sseEventRate: 50, hotRate: 25, pauses: 3,
 		slotLease: 45 * time.Second, slack: 1, wait: 2 * time.Minute},
 }
 
@@ -288,6 +289,7 @@ func scenarioWorkerKills(t *testing.T, s *suite, sc scale) {
 	e.pause(2 * time.Second)
 	e.fault(true)
 	var lastKill time.Time
+	holders := 0
 	for i := 0; i < sc.workerKills && e.ctx.Err() == nil; i++ {
 		e.pause(time.Second + rand.N(2*time.Second))
 		// Two kills in three hit a worker holding a drain lease (mid-apply),
@@ -295,6 +297,8 @@ func scenarioWorkerKills(t *testing.T, s *suite, sc scale) {
 		w := e.leaseHolder()
 		if live := e.d.liveWorkers(); w == nil || rand.N(3) == 0 {
 			w = live[rand.N(len(live))]
+		} else {
+			holders++
 		}
 		w.kill()
 		lastKill = time.Now()
@@ -304,6 +308,7 @@ func scenarioWorkerKills(t *testing.T, s *suite, sc scale) {
 	}
 	stop()
 	e.fault(false)
+	e.a.notef("%d of the kills hit the holder of a drain lease (mid-apply)", holders)
 	e.drained("backlog drained after the last kill", lastKill, e.bound(drainLease+5*time.Second))
 	e.caughtUp("clients caught up after the last kill", lastKill, 0, e.clients)
 	e.finish()
@@ -608,10 +613,27 @@ func scenarioDrainerPaused(t *testing.T, s *suite, sc scale) {
 	topo := e.topos[0]
 	e.ld.topo(topo).deckiesOnly = true
 	e.a.load = "add_decky/remove_decky of one decky at a time, 1.5/s, materializer delay 1 s, 2 workers, lease 3 s"
-	e.a.faults = "SIGSTOP of the lease holder mid-materialize for lease + 3 s, then SIGCONT"
+	e.a.faults = fmt.Sprintf("%d × SIGSTOP of the lease holder mid-materialize for lease + 3 s, then SIGCONT", sc.pauses)
 	e.attach(1)
 	stop := e.ld.background(e.ctx, map[string]float64{topo: 1.5})
-	e.pause(2 * time.Second)
+	for i := 0; i < sc.pauses && e.ctx.Err() == nil; i++ {
+		e.pause(2 * time.Second)
+		e.pauseDrainer(topo, k.lease+3*time.Second)
+	}
+	e.pause(4 * time.Second)
+	stop()
+	e.settle()
+	rows, _ := dbMutations(e.ctx, e.d.db, e.topos)
+	acc, rej := e.a.auditCalls(e.ctx, e.d.db, e.rdb, topo, rows)
+	e.a.notef("materializer calls on the topology: %d accepted, %d rejected by the fence", acc, rej)
+	e.finish()
+}
+
+// pauseDrainer SIGSTOPs the worker holding topo's drain lease while one of
+// its mutations is applying (with the slow materializer, mid-materialize),
+// for d, then SIGCONTs it.
+func (e *env) pauseDrainer(topo string, d time.Duration) {
+	e.t.Helper()
 	var victim *proc
 	var stuck string
 	_, ok := waitFor(e.ctx, e.sc.wait, 20*time.Millisecond, func() bool {
@@ -626,28 +648,20 @@ func scenarioDrainerPaused(t *testing.T, s *suite, sc scale) {
 		return victim != nil
 	})
 	if !ok {
-		t.Fatal("no worker was seen holding the drain lease with a mutation applying")
+		e.t.Fatal("no worker was seen holding the drain lease with a mutation applying")
 	}
 	e.fault(true)
 	if err := victim.signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	stopped := time.Now()
-	e.a.notef("SIGSTOPped %s (pid %d) while mutation %s was applying", victim.name, victim.pid(), short(stuck))
-	e.pause(k.lease + 3*time.Second)
+	e.pause(d)
 	if err := victim.signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	e.fault(false)
-	cont := time.Now()
-	e.a.notef("paused %s", cont.Sub(stopped).Round(10*time.Millisecond))
-	e.pause(4 * time.Second)
-	stop()
-	e.settle()
-	rows, _ := dbMutations(e.ctx, e.d.db, e.topos)
-	acc, rej := e.a.auditCalls(e.ctx, e.rdb, topo, rows)
-	e.a.notef("materializer calls on the topology: %d accepted, %d rejected by the fence", acc, rej)
-	e.finish()
+	e.a.notef("SIGSTOPped %s (pid %d) for %s while mutation %s was applying", victim.name, victim.pid(),
+		time.Since(stopped).Round(10*time.Millisecond), short(stuck))
 }
 
 // scenarioTeardown: a teardown posted while a slow materialize is in flight,
@@ -721,7 +735,7 @@ func scenarioTeardown(t *testing.T, s *suite, sc scale) {
 	}
 	e.caughtUp("clients saw every mutation end", posted, 0, e.clients)
 	rows, _ := dbMutations(e.ctx, e.d.db, e.topos)
-	e.a.auditCalls(e.ctx, e.rdb, a, rows)
+	e.a.auditCalls(e.ctx, e.d.db, e.rdb, a, rows)
 	e.finish()
 }
 
