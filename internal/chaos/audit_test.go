@@ -305,7 +305,7 @@ func (a *audit) auditClients(ctx context.Context, db *sql.DB, clients []*sseClie
 	if err != nil {
 		a.failf("cannot read status_events: %v", err)
 	}
-	var dupKey, dupID, backwards, missing, order, phantom, falseInc, noneWithID, statusDiff []string
+	var dupKey, dupID, backwards, missing, missingSummary, order, phantom, falseInc, noneWithID, statusDiff []string
 	var nDupKey, nDupID, nBack, nMissing, nOrder, nPhantom, nExcused, nStatusMissing, nStatusDup int
 	for _, c := range clients {
 		evs, conns, _, _ := c.snapshot()
@@ -378,6 +378,7 @@ func (a *audit) auditClients(ctx context.Context, db *sql.DB, clients []*sseClie
 			}
 		}
 		// Missing and order against the database.
+		clientMissing := 0
 		var prevTerm int = -1
 		var prevMut *mutRow
 		for _, m := range byTopo[c.topo] {
@@ -398,6 +399,7 @@ func (a *audit) auditClients(ctx context.Context, db *sql.DB, clients []*sseClie
 						nExcused++
 					} else {
 						nMissing++
+						clientMissing++
 						missing = append(missing, fmt.Sprintf("%s never got %s of mutation %s", who, name, m))
 					}
 				}
@@ -415,6 +417,16 @@ func (a *audit) auditClients(ctx context.Context, db *sql.DB, clients []*sseClie
 			if len(idx) == 3 && idx[2] >= 0 {
 				prevTerm, prevMut = idx[2], m
 			}
+		}
+		if clientMissing > 0 {
+			var resumes []string
+			for _, cn := range conns {
+				if cn.Resume != "" {
+					resumes = append(resumes, cn.Resume)
+				}
+			}
+			missingSummary = append(missingSummary, fmt.Sprintf("%s missed %d events in all (snapshots said resume: %s)",
+				who, clientMissing, strings.Join(resumes, ", ")))
 		}
 		// Status events: as many of each as PostgreSQL's transitions.
 		seenStatus := map[string]int{}
@@ -446,7 +458,7 @@ func (a *audit) auditClients(ctx context.Context, db *sql.DB, clients []*sseClie
 	a.group(nDupKey, "duplicated events (same mutation and event name delivered again)", dupKey)
 	a.group(nDupID, "duplicated ids (same SSE id delivered again)", dupID)
 	a.group(nBack, "ids going backwards on a stream", backwards)
-	a.group(nMissing, "events missing (no `resume: incomplete` excuses them)", missing)
+	a.group(nMissing, "events missing (no `resume: incomplete` excuses them)", append(missingSummary, missing...))
 	a.group(len(statusDiff), "`status` event counts differing from PostgreSQL", statusDiff)
 	a.group(nOrder, "events out of order (DOMAIN §9.1)", order)
 	a.group(nPhantom, "events contradicting PostgreSQL", phantom)
