@@ -41,13 +41,19 @@ type scale struct {
 	wait time.Duration
 }
 
-var scales = map[string]scale{
-	"short": {mode: "short", topos: 3, rate: 12, clientsPerTopo: 2, workerKills: 6, redisRestarts: 2,
-		pgOutages: 1, pgDown: 5 * time.Second, sseClients: 150, sseEventRate: 15, hotRate: 25, pauses: 1,
-		slotLease: 10 * time.Second, slack: 3, wait: 40 * time.Second},
-	"full": {mode: "full", topos: 10, rate: 50, clientsPerTopo: 3, workerKills: 50, redisRestarts: 5,
-		pgOutages: 5, pgDown: 5 * time.Second, sseClients: 1000, sseEventRate: 50, hotRate: 25, pauses: 3,
-		slotLease: 45 * time.Second, slack: 1, wait: 2 * time.Minute},
+// scaleFor returns the counts of a mode ("short" or "full").
+func scaleFor(mode string) (scale, bool) {
+	switch mode {
+	case "short":
+		return scale{mode: mode, topos: 3, rate: 12, clientsPerTopo: 2, workerKills: 6, redisRestarts: 2,
+			pgOutages: 1, pgDown: 5 * time.Second, sseClients: 150, sseEventRate: 15, hotRate: 25, pauses: 1,
+			slotLease: 10 * time.Second, slack: 3, wait: 40 * time.Second}, true
+	case "full":
+		return scale{mode: mode, topos: 10, rate: 50, clientsPerTopo: 3, workerKills: 50, redisRestarts: 5,
+			pgOutages: 5, pgDown: 5 * time.Second, sseClients: 1000, sseEventRate: 50, hotRate: 25, pauses: 3,
+			slotLease: 45 * time.Second, slack: 1, wait: 2 * time.Minute}, true
+	}
+	return scale{}, false
 }
 
 // Product settings shared by the scenarios (shorter than production's 10 s
@@ -58,13 +64,6 @@ const (
 	drainLease    = 5 * time.Second
 	keepalive     = 5 * time.Second
 )
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	writeRows()
-	suiteVal.close()
-	os.Exit(code)
-}
 
 // TestChaos runs every scenario once, one after the other (they kill shared
 // pieces such as the PostgreSQL cluster, and the machine is small).
@@ -78,15 +77,21 @@ func TestChaos(t *testing.T) {
 	case mode == "":
 		mode = "short"
 	}
-	sc, ok := scales[mode]
+	sc, ok := scaleFor(mode)
 	if !ok {
 		t.Fatalf("MAZENET_CHAOS=%q: want short, full or off", mode)
 	}
 	ctx := t.Context()
-	s, skip, err := sharedSuite(ctx)
+	s, skip, err := newSuite(ctx)
 	if skip != "" {
 		t.Skip("fault suite skipped: " + skip + " (scripts/chaos.sh and scripts/test.sh install them with apt)")
 	}
+	t.Cleanup(func() {
+		if s != nil {
+			writeRows(s.rows)
+			s.close()
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +118,7 @@ func TestChaos(t *testing.T) {
 // env is one running scenario.
 type env struct {
 	t        *testing.T
+	s        *suite
 	ctx      context.Context
 	sc       scale
 	d        *deployment
@@ -143,6 +149,7 @@ func setup(t *testing.T, s *suite, sc scale, name string, k knobs, ntopos int) *
 	e.api = newAPIClient(e.d.apiURL, e.census)
 	e.ld = newLoader(e.api)
 	e.a = newAudit(name, sc.mode, e.census)
+	e.s = s
 	e.rdb = e.d.redis.client()
 	t.Cleanup(func() { e.rdb.Close() })
 	if err := e.api.login(ctx); err != nil {
@@ -264,7 +271,7 @@ func (e *env) finish() {
 		e.a.recovered("slots back to 0 after clients left", time.Since(left), ok, 0)
 	}
 	e.crashCheck()
-	e.a.finish(e.t)
+	e.s.rows = append(e.s.rows, e.a.finish(e.t))
 }
 
 // crashCheck reports product processes that exited by themselves and

@@ -16,7 +16,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -287,53 +286,39 @@ func (pg *pgCluster) createDB(ctx context.Context, name string) error {
 	return err
 }
 
-// suite is what every scenario of one test binary shares: the tools, the
-// built binaries and the PostgreSQL cluster.
+// suite is what every scenario of one run shares: the tools, the built
+// binaries, the PostgreSQL cluster and the report rows.
 type suite struct {
 	tools tools
 	dir   string
 	bin   string
 	pg    *pgCluster
 	n     int
+	rows  []string
 }
 
-var (
-	suiteOnce sync.Once
-	suiteVal  *suite
-	suiteErr  error
-	suiteSkip string
-)
-
-// sharedSuite sets the suite up on first use. skip is non-empty when the
-// machine cannot run it (tools missing).
-func sharedSuite(ctx context.Context) (*suite, string, error) {
-	suiteOnce.Do(func() {
-		tl, err := findTools()
-		if err != nil {
-			suiteSkip = err.Error()
-			return
-		}
-		dir, err := os.MkdirTemp("", "mazenet-chaos-")
-		if err != nil {
-			suiteErr = err
-			return
-		}
-		if err := os.Chmod(dir, 0o755); err != nil {
-			suiteErr = err
-			return
-		}
-		s := &suite{tools: tl, dir: dir}
-		if s.bin, err = buildBinaries(dir); err != nil {
-			suiteErr = err
-			return
-		}
-		if s.pg, err = newPG(ctx, tl.pgBin, filepath.Join(dir, "pg"), dir); err != nil {
-			suiteErr = err
-			return
-		}
-		suiteVal = s
-	})
-	return suiteVal, suiteSkip, suiteErr
+// newSuite finds the tools, builds the binaries and starts the cluster.
+// skip is non-empty when the machine cannot run the suite (tools missing).
+func newSuite(ctx context.Context) (s *suite, skip string, err error) {
+	tl, err := findTools()
+	if err != nil {
+		return nil, err.Error(), nil
+	}
+	dir, err := os.MkdirTemp("", "mazenet-chaos-")
+	if err != nil {
+		return nil, "", err
+	}
+	s = &suite{tools: tl, dir: dir}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return s, "", err
+	}
+	if s.bin, err = buildBinaries(dir); err != nil {
+		return s, "", err
+	}
+	if s.pg, err = newPG(ctx, tl.pgBin, filepath.Join(dir, "pg"), dir); err != nil {
+		return s, "", err
+	}
+	return s, "", nil
 }
 
 // close stops the cluster and removes the suite's directory (kept when
