@@ -66,7 +66,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"DECNET_SSE_MAX_PER_USER", "five"},
 		{"DECNET_SSE_MAX_PER_USER", "0"},
 		{"DECNET_SSE_MAX_PER_USER", "2.5"},
-		{"DECNET_SSE_MAX_PER_USER", "1001"},
+		{"DECNET_SSE_MAX_PER_USER", "100001"},
 		{"DECNET_SSE_KEEPALIVE", "soon"},
 		{"DECNET_SSE_KEEPALIVE", "0s"},
 		{"DECNET_SSE_KEEPALIVE", "999ms"},

@@ -89,7 +89,7 @@ func ParseConfig(getenv func(string) string) (Config, error) {
 		Redis:          e.Redis(redisPoolSize),
 		RedisPrefix:    e.String("DECNET_REDIS_PREFIX", rediskey.DefaultPrefix),
 		JWTSecret:      e.JWTSecret(dev, auth.MinSecretLen),
-		MaxPerUser:     e.Int("DECNET_SSE_MAX_PER_USER", DefaultMaxPerUser, 1, 1000),
+		MaxPerUser:     e.Int("DECNET_SSE_MAX_PER_USER", DefaultMaxPerUser, 1, 100000),
 		AllowedOrigins: e.List("DECNET_ALLOWED_ORIGINS"),
 		MetricsToken:   e.String("DECNET_METRICS_TOKEN", ""),
 		// Heroku's router closes a connection idle for 55 s.
