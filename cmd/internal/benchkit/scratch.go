@@ -90,7 +90,7 @@ func SeedTopology(ctx context.Context, db *postgres.DB, i int) (string, error) {
 		q    string
 		args []any
 	}{
-		{`INSERT INTO topologies (id, name, status) VALUES ($1, $2, 'active')`, []any{tid, fmt.Sprintf("bench-%02d", i)}},
+		{`INSERT INTO topologies (id, name, status) VALUES ($1, $2, 'active')`, []any{tid, fmt.Sprintf("bench-%02d-%s", i, tid[:8])}},
 		{`INSERT INTO lans (id, topology_id, name, subnet, is_dmz) VALUES ($1, $2, 'dmz', $3, true)`, []any{lan, tid, fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)}},
 		{`INSERT INTO deckies (uuid, topology_id, name, home_lan_id, services, decky_config, ip, state)
 		  VALUES ($1, $2, 'gw', $3, '["ssh"]', $4, $5, 'running')`,

@@ -101,7 +101,7 @@ func (s Series) Max() float64 {
 
 // Fmt prints "median unit (min–max)", or just the figure for one run.
 func (s Series) Fmt(unit string) string {
-	if unit != "" && unit != "%" {
+	if unit != "" && unit != "%" && !strings.HasPrefix(unit, "/") {
 		unit = " " + unit
 	}
 	if len(s) == 1 {
