@@ -92,13 +92,13 @@ var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection t
 // transaction is one enqueue statement on one of -topologies topologies
 // (one script per topology, picked at random), against its own scratch
 // schema.
-func ceiling(ctx context.Context, c config, pgbench, workDir string) (*ceilingResult, error) {
+func ceiling(ctx context.Context, c config, pgbench, workDir string, j *benchkit.Janitor) (*ceilingResult, error) {
 	res := &ceilingResult{load: benchkit.LoadAvg()}
 	sc, err := benchkit.NewScratch(ctx, c.dbURL, "mutceil_")
 	if err != nil {
 		return nil, err
 	}
-	defer sc.Close()
+	defer j.Add(sc.Close)()
 	args := []string{"-n", "-c", strconv.Itoa(c.clients), "-j", "2", "-T", strconv.Itoa(max(1, int(c.duration.Seconds()))),
 		"-M", c.pgbenchMode}
 	for i := 0; i < c.topologies; i++ {

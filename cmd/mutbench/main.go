@@ -160,11 +160,12 @@ func run(c config) error {
 			return err
 		}
 	}
+	j := benchkit.NewJanitor()
 	var all []*runResult
 	for r := 0; r < c.runs; r++ {
 		res := &runResult{}
 		fmt.Printf("\n=== run %d of %d ===\n", r+1, c.runs)
-		sys, err := start(ctx, c, workDir, r)
+		sys, err := start(ctx, c, workDir, r, j)
 		if err != nil {
 			return err
 		}
@@ -179,7 +180,7 @@ func run(c config) error {
 			return err
 		}
 		if c.has("ceiling") {
-			if res.ceiling, err = ceiling(ctx, c, pgbench, workDir); err != nil {
+			if res.ceiling, err = ceiling(ctx, c, pgbench, workDir, j); err != nil {
 				return err
 			}
 		}

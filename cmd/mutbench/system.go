@@ -38,7 +38,10 @@ type system struct {
 	tids    []string
 	kinds   []string
 	procs   []*benchkit.Proc // process mode: api first, then the workers
-	stops   []func()         // in reverse order of start
+	release func()           // runs stop once (and not again on an interrupt)
+
+	stopMu sync.Mutex
+	stops  []func() // in order of start
 
 	mu      sync.Mutex
 	applied map[string]time.Time // mutation id → its applied (or failed) entry read from the stream
@@ -47,9 +50,10 @@ type system struct {
 
 // start builds a fresh schema, starts the API and the workers and seeds
 // the topologies.
-func start(ctx context.Context, c config, workDir string, run int) (s *system, err error) {
+func start(ctx context.Context, c config, workDir string, run int, j *benchkit.Janitor) (s *system, err error) {
 	quiet := slog.New(slog.DiscardHandler)
 	s = &system{cfg: c, applied: map[string]time.Time{}, seen: make(chan struct{}, 1), kinds: splitMix(c.mix)}
+	s.release = j.Add(s.teardown)
 	defer func() {
 		if err != nil {
 			s.stop()
@@ -58,14 +62,14 @@ func start(ctx context.Context, c config, workDir string, run int) (s *system, e
 	if s.scratch, err = benchkit.NewScratch(ctx, c.dbURL, "mutbench_"); err != nil {
 		return nil, err
 	}
-	s.stops = append(s.stops, s.scratch.Close)
+	s.onStop(s.scratch.Close)
 	ropt, err := redis.ParseURL(c.redisURL)
 	if err != nil {
 		return nil, err
 	}
 	s.rdb = redis.NewClient(ropt)
 	prefix, queue := "mutbench:"+benchkit.RandHex(6)+":", "mutbench_"+benchkit.RandHex(6)
-	s.stops = append(s.stops, func() {
+	s.onStop(func() {
 		benchkit.CleanRedis(s.rdb, queue, prefix+"*", "asynq:{"+queue+"}*")
 		s.rdb.Close()
 	})
@@ -89,7 +93,7 @@ func start(ctx context.Context, c config, workDir string, run int) (s *system, e
 			return nil, err
 		}
 		s.procs = append(s.procs, p)
-		s.stops = append(s.stops, p.Stop)
+		s.onStop(p.Stop)
 		s.base = "http://127.0.0.1:" + strconv.Itoa(port)
 		if err := benchkit.WaitHTTP(s.base+"/readyz", 15*time.Second); err != nil {
 			return nil, err
@@ -99,7 +103,7 @@ func start(ctx context.Context, c config, workDir string, run int) (s *system, e
 		if err != nil {
 			return nil, err
 		}
-		s.stops = append(s.stops, func() { apiDB.Close() })
+		s.onStop(func() { apiDB.Close() })
 		srv := &api.Server{
 			DB: apiDB, Redis: s.rdb, Keys: keys, Tokens: tokens, Tickets: auth.NewTickets(s.rdb, keys),
 			Relay: relay.New(apiDB, s.streams, quiet), Tasks: asynq.NewClientFromRedisClient(s.rdb), Queue: queue,
@@ -111,7 +115,7 @@ func start(ctx context.Context, c config, workDir string, run int) (s *system, e
 		}
 		httpSrv := &http.Server{Handler: srv.Handler()}
 		go httpSrv.Serve(ln)
-		s.stops = append(s.stops, func() { httpSrv.Close() })
+		s.onStop(func() { httpSrv.Close() })
 		s.base = "http://" + ln.Addr().String()
 	}
 
@@ -124,18 +128,18 @@ func start(ctx context.Context, c config, workDir string, run int) (s *system, e
 				return nil, err
 			}
 			s.procs = append(s.procs, p)
-			s.stops = append(s.stops, p.Stop)
+			s.onStop(p.Stop)
 		}
 	} else if c.workers > 0 {
 		workerDB, err := postgres.Open(ctx, s.scratch.DSN)
 		if err != nil {
 			return nil, err
 		}
-		s.stops = append(s.stops, func() { workerDB.Close() })
+		s.onStop(func() { workerDB.Close() })
 		wctx, cancel := context.WithCancel(context.Background())
 		var loops sync.WaitGroup
 		var servers []*asynq.Server
-		s.stops = append(s.stops, func() {
+		s.onStop(func() {
 			cancel()
 			for _, srv := range servers {
 				srv.Shutdown()
@@ -180,17 +184,29 @@ func start(ctx context.Context, c config, workDir string, run int) (s *system, e
 	tctx, stopTail := context.WithCancel(context.Background())
 	tailed := make(chan struct{})
 	go func() { defer close(tailed); s.tail(tctx) }()
-	s.stops = append(s.stops, func() { stopTail(); <-tailed })
+	s.onStop(func() { stopTail(); <-tailed })
 	time.Sleep(200 * time.Millisecond) // the tailer is positioned
 	return s, nil
 }
 
 // stop tears everything down, last started first.
-func (s *system) stop() {
-	for i := len(s.stops) - 1; i >= 0; i-- {
-		s.stops[i]()
-	}
+func (s *system) stop() { s.release() }
+
+func (s *system) teardown() {
+	s.stopMu.Lock()
+	stops := s.stops
 	s.stops = nil
+	s.stopMu.Unlock()
+	for i := len(stops) - 1; i >= 0; i-- {
+		stops[i]()
+	}
+}
+
+// onStop registers f to run at stop.
+func (s *system) onStop(f func()) {
+	s.stopMu.Lock()
+	s.stops = append(s.stops, f)
+	s.stopMu.Unlock()
 }
 
 // tail records when each mutation.applied (or failed) reaches the

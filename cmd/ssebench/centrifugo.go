@@ -73,9 +73,9 @@ func (c *centrifugoServer) open(_ context.Context, _, topics int) error {
 	for i := range c.channels {
 		c.channels[i] = uuid.NewString() // the same shape as a topology id in the envelope
 	}
-	c.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	c.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	if c.p, err = benchkit.Start(benchkit.Spec{
-		Name: "centrifugo", Bin: c.b.o.centrifugoBin, Args: []string{"-c", cfgPath}, LogDir: c.b.workDir, Ready: "serving",
+		Name: "centrifugo", Bin: c.b.o.centrifugoBin, Args: []string{"-c", cfgPath}, LogDir: c.b.workDir, Janitor: c.b.janitor, Ready: "serving",
 	}); err != nil {
 		return err
 	}
@@ -87,13 +87,14 @@ func (c *centrifugoServer) open(_ context.Context, _, topics int) error {
 	return nil
 }
 
-func (c *centrifugoServer) proc() *benchkit.Proc { return c.p }
-func (c *centrifugoServer) addr() string         { return "127.0.0.1:" + strconv.Itoa(c.port) }
-func (c *centrifugoServer) topic(i int) int      { return i % len(c.channels) }
-func (c *centrifugoServer) topicID(t int) string { return c.channels[t] }
-func (c *centrifugoServer) redisConns() int      { return -1 }
-func (c *centrifugoServer) slowDrops() int       { return -1 }
-func (c *centrifugoServer) close()               { c.p.Stop() }
+func (c *centrifugoServer) proc() *benchkit.Proc    { return c.p }
+func (c *centrifugoServer) addr() string            { return "127.0.0.1:" + strconv.Itoa(c.port) }
+func (c *centrifugoServer) topic(i int) int         { return i % len(c.channels) }
+func (c *centrifugoServer) topicID(t int) string    { return c.channels[t] }
+func (c *centrifugoServer) redisConns() int         { return -1 }
+func (c *centrifugoServer) slowDrops() int          { return -1 }
+func (c *centrifugoServer) close()                  { c.p.Stop() }
+func (c *centrifugoServer) concurrentPublish() bool { return true }
 
 // request is a browser's EventSource GET of the uni_sse endpoint with the
 // connect command in cf_connect, asking for the subscriber's channel.

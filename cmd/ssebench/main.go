@@ -221,6 +221,7 @@ type bench struct {
 	secret  string
 	tokens  *auth.Tokens
 	workDir string
+	janitor *benchkit.Janitor // undoes everything if the tool is interrupted
 }
 
 func run(o options) error {
@@ -253,7 +254,7 @@ func run(o options) error {
 	} else if err := os.MkdirAll(workDir, 0o755); err != nil {
 		return err
 	}
-	b := &bench{o: o, secret: benchkit.RandHex(24), workDir: workDir}
+	b := &bench{o: o, secret: benchkit.RandHex(24), workDir: workDir, janitor: benchkit.NewJanitor()}
 	b.prefix = "ssebench:" + benchkit.RandHex(6) + ":"
 	b.queue = "ssebench_" + benchkit.RandHex(6)
 	b.tokens = auth.NewTokens([]byte(b.secret), 0)
@@ -261,14 +262,14 @@ func run(o options) error {
 	if b.scratch, err = benchkit.NewScratch(ctx, o.dsn, "ssebench_"); err != nil {
 		return err
 	}
-	defer b.scratch.Close()
+	defer b.janitor.Add(b.scratch.Close)()
 	ropt, err := redis.ParseURL(o.redisURL)
 	if err != nil {
 		return err
 	}
 	b.rdb = redis.NewClient(ropt)
 	defer b.rdb.Close()
-	defer benchkit.CleanRedis(b.rdb, b.queue, b.prefix+"*", "asynq:{"+b.queue+"}*")
+	defer b.janitor.Add(func() { benchkit.CleanRedis(b.rdb, b.queue, b.prefix+"*", "asynq:{"+b.queue+"}*") })()
 
 	res := &results{}
 	for r := 0; r < o.runs; r++ {

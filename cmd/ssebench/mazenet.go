@@ -45,13 +45,14 @@ func (m *mazenetServer) open(ctx context.Context, n, topics int) error {
 	return err
 }
 
-func (m *mazenetServer) proc() *benchkit.Proc { return m.sse.Proc }
-func (m *mazenetServer) addr() string         { return m.sse.addr }
-func (m *mazenetServer) topic(i int) int      { return i % len(m.tids) }
-func (m *mazenetServer) topicID(t int) string { return m.tids[t] }
-func (m *mazenetServer) redisConns() int      { return m.b.redisConns(m.sse.Pid) }
-func (m *mazenetServer) slowDrops() int       { return m.sse.slowDrops() }
-func (m *mazenetServer) close()               { m.sse.Stop() }
+func (m *mazenetServer) proc() *benchkit.Proc    { return m.sse.Proc }
+func (m *mazenetServer) addr() string            { return m.sse.addr }
+func (m *mazenetServer) topic(i int) int         { return i % len(m.tids) }
+func (m *mazenetServer) topicID(t int) string    { return m.tids[t] }
+func (m *mazenetServer) redisConns() int         { return m.b.redisConns(m.sse.Pid) }
+func (m *mazenetServer) slowDrops() int          { return m.sse.slowDrops() }
+func (m *mazenetServer) close()                  { m.sse.Stop() }
+func (m *mazenetServer) concurrentPublish() bool { return false }
 
 func (m *mazenetServer) request(i int) func(string) string {
 	return topologyRequest(m.tids[m.topic(i)], m.tokens[i/m.b.o.perUser])
@@ -141,7 +142,7 @@ type sseProc struct {
 func (b *bench) startSSE(name string) (*sseProc, error) {
 	metricsToken := benchkit.RandHex(16)
 	p, err := benchkit.Start(benchkit.Spec{
-		Name: name, Bin: b.o.sseBin, LogDir: b.workDir, Ready: `"sse listening"`,
+		Name: name, Bin: b.o.sseBin, LogDir: b.workDir, Janitor: b.janitor, Ready: `"sse listening"`,
 		Env: append(b.commonEnv(), "PORT=0", "DECNET_SSE_MAX_PER_USER="+strconv.Itoa(b.o.perUser), "DECNET_METRICS_TOKEN="+metricsToken),
 	})
 	if err != nil {

@@ -62,7 +62,7 @@ func series[T any](runs []T, f func(T) float64) benchkit.Series {
 	return out
 }
 
-func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+func msOf(d time.Duration) float64 { return benchkit.MsOf(d) }
 
 // loads lists the load averages of the runs.
 func loads[T any](runs []T, f func(T) string) string {
@@ -79,8 +79,8 @@ func (r *results) printDetail(o options) {
 	for _, s := range r.order {
 		if fr := r.fan[s]; fr != nil {
 			fmt.Printf("\n%s, %.0f events/s for %s, drain %s\n", s, o.rate, o.duration, o.drain)
-			fmt.Println("| server | deliveries | p50 | p99 | max | lost | dup | reconnects | CPU (cores) | CPU µs / frame | write calls / frame | ctx switches / frame | RSS / idle stream | Redis conns (idle / load) | connect all | load avg |")
-			fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+			fmt.Println("| server | deliveries | p50 | p99 | max | p99, lost = never | lost | dup | reconnects | publish p99 | all published in | CPU (cores) | CPU µs / frame | write calls / frame | ctx switches / frame | bench CPU (cores) | RSS / idle stream | Redis conns (idle / load) | connect all | load avg |")
+			fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 			for _, runs := range [][]*fanResult{fr.maz, fr.peer} {
 				if len(runs) == 0 {
 					continue
@@ -90,18 +90,22 @@ func (r *results) printDetail(o options) {
 					redis = series(runs, func(x *fanResult) float64 { return float64(x.redisIdle) }).Fmt("") + " / " +
 						series(runs, func(x *fanResult) float64 { return float64(x.redisLoad) }).Fmt("")
 				}
-				fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", runs[0].server,
+				fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", runs[0].server,
 					series(runs, func(x *fanResult) float64 { return float64(x.delivered) }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return msOf(x.lat.P50) }).Fmt("ms"),
 					series(runs, func(x *fanResult) float64 { return msOf(x.lat.P99) }).Fmt("ms"),
 					series(runs, func(x *fanResult) float64 { return msOf(x.lat.Max) }).Fmt("ms"),
+					series(runs, func(x *fanResult) float64 { return msOf(x.p99All) }).Fmt("ms"),
 					series(runs, func(x *fanResult) float64 { return float64(x.lost) }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return float64(x.dup) }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return float64(x.reconnects) }).Fmt(""),
+					series(runs, func(x *fanResult) float64 { return msOf(x.publish.P99) }).Fmt("ms"),
+					series(runs, func(x *fanResult) float64 { return x.publishedIn.Seconds() }).Fmt("s"),
 					series(runs, func(x *fanResult) float64 { return x.cpu() }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return x.perFrame(x.load.CPU.Microseconds()) }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return x.perFrame(x.load.WriteCalls) }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return x.perFrame(x.load.CtxSwitches) }).Fmt(""),
+					series(runs, func(x *fanResult) float64 { return x.self.Seconds() / x.loadWall.Seconds() }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return x.rssPerConn }).Fmt("KiB"),
 					redis,
 					series(runs, func(x *fanResult) float64 { return x.connect.Seconds() }).Fmt("s"),
@@ -117,9 +121,9 @@ func (r *results) printDetail(o options) {
 		}
 		if ers := r.e2e[s]; ers != nil {
 			fmt.Printf("\n%s end to end, POST %.0f/s for %s, %d worker(s), mix %s, drain %s\n", s, o.e2eRate, o.duration, o.workers, o.mix, o.drain)
-			fmt.Println("| accepted | POST → 202 p99 | → enqueued p50 | → enqueued p99 | → applied p50 | → applied p99 | → applied max | missing deliveries | mutations not delivered to all | failed | CPU sse / api / worker1 | Centrifugo p99 (same N) | load avg |")
-			fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s |\n",
+			fmt.Println("| accepted | POST → 202 p99 | → enqueued p50 | → enqueued p99 | → applied p50 | → applied p99 | → applied max | → applied p99, missing = never | missing deliveries | mutations not delivered to all | failed | CPU sse / api / worker1 | Centrifugo p99, lost = never (same N) | load avg |")
+			fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+			fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s |\n",
 				series(ers, func(x *e2eResult) float64 { return float64(x.accepted) }).Fmt(""),
 				series(ers, func(x *e2eResult) float64 { return msOf(x.post.P99) }).Fmt("ms"),
 				series(ers, func(x *e2eResult) float64 { return msOf(x.lat[kindEnqueued].P50) }).Fmt("ms"),
@@ -127,6 +131,7 @@ func (r *results) printDetail(o options) {
 				series(ers, func(x *e2eResult) float64 { return msOf(x.lat[kindTerminal].P50) }).Fmt("ms"),
 				series(ers, func(x *e2eResult) float64 { return msOf(x.lat[kindTerminal].P99) }).Fmt("ms"),
 				series(ers, func(x *e2eResult) float64 { return msOf(x.lat[kindTerminal].Max) }).Fmt("ms"),
+				series(ers, func(x *e2eResult) float64 { return msOf(x.p99All[kindTerminal]) }).Fmt("ms"),
 				series(ers, func(x *e2eResult) float64 { return float64(x.missing()) }).Fmt(""),
 				series(ers, func(x *e2eResult) float64 { return float64(x.incomplete[kindTerminal]) }).Fmt(""),
 				series(ers, func(x *e2eResult) float64 { return float64(x.failed) }).Fmt(""),
@@ -144,7 +149,7 @@ func peerP99(x *e2eResult) float64 {
 	if x.peer == nil {
 		return math.NaN()
 	}
-	return msOf(x.peer.lat.P99)
+	return msOf(x.peer.p99All)
 }
 
 // ratioCell prints the median of per-run ratios with their spread.
@@ -179,7 +184,7 @@ func (r *results) summary(o options) []benchkit.Row {
 			for _, x := range fr.maz {
 				redisMax = max(redisMax, x.redisIdle, x.redisLoad)
 			}
-			p99 := series(fr.maz, func(x *fanResult) float64 { return msOf(x.lat.P99) })
+			p99 := series(fr.maz, func(x *fanResult) float64 { return msOf(x.p99All) })
 			lost := series(fr.maz, func(x *fanResult) float64 { return float64(x.lost) })
 			row := benchkit.Row{
 				Name:    fmt.Sprintf("fan-out only, %s, %d subscribers, %.0f events/s", plural(s.topics, "topology", "topologies"), s.n, o.rate),
@@ -189,10 +194,10 @@ func (r *results) summary(o options) []benchkit.Row {
 			lostOK := lost.Max() == 0
 			var ratios benchkit.Series
 			if len(fr.peer) > 0 {
-				pp99 := series(fr.peer, func(x *fanResult) float64 { return msOf(x.lat.P99) })
+				pp99 := series(fr.peer, func(x *fanResult) float64 { return msOf(x.p99All) })
 				row.Peer = "p99 " + pp99.Fmt("ms") + ", lost " + series(fr.peer, func(x *fanResult) float64 { return float64(x.lost) }).Fmt("")
 				for i := range min(len(fr.maz), len(fr.peer)) {
-					ratios = append(ratios, msOf(fr.maz[i].lat.P99)/msOf(fr.peer[i].lat.P99))
+					ratios = append(ratios, msOf(fr.maz[i].p99All)/msOf(fr.peer[i].p99All))
 				}
 				row.Ratio = ratioCell(ratios)
 			}
@@ -214,8 +219,8 @@ func (r *results) summary(o options) []benchkit.Row {
 			rows = append(rows, row)
 		}
 		if ers := r.e2e[s]; ers != nil {
-			p99 := series(ers, func(x *e2eResult) float64 { return msOf(x.lat[kindTerminal].P99) })
-			enq := series(ers, func(x *e2eResult) float64 { return msOf(x.lat[kindEnqueued].P99) })
+			p99 := series(ers, func(x *e2eResult) float64 { return msOf(x.p99All[kindTerminal]) })
+			enq := series(ers, func(x *e2eResult) float64 { return msOf(x.p99All[kindEnqueued]) })
 			missing := series(ers, func(x *e2eResult) float64 { return float64(x.missing()) })
 			row := benchkit.Row{
 				Name: fmt.Sprintf("end to end, POST → `mutation.applied`, %s, %d subscribers, %.0f POST/s, %s",
@@ -228,7 +233,7 @@ func (r *results) summary(o options) []benchkit.Row {
 			if ers[0].peer != nil {
 				row.Peer = "publish → deliver p99 " + series(ers, peerP99).Fmt("ms")
 				for _, x := range ers {
-					ratios = append(ratios, msOf(x.lat[kindTerminal].P99)/peerP99(x))
+					ratios = append(ratios, msOf(x.p99All[kindTerminal])/peerP99(x))
 				}
 				row.Ratio = ratioCell(ratios)
 			}

@@ -41,6 +41,8 @@ type Spec struct {
 	// Pprof asks the bench pprof hook (if the binary has it) to listen on a
 	// free loopback port.
 	Pprof bool
+	// Janitor, when set, stops the process if the tool is interrupted.
+	Janitor *Janitor
 }
 
 // Proc is a running process under test.
@@ -55,8 +57,9 @@ type Proc struct {
 	// hook's address otherwise.
 	ProfileBase, ProfileToken string
 
-	cmd  *exec.Cmd
-	done chan struct{}
+	cmd     *exec.Cmd
+	done    chan struct{}
+	release func() // stops the process once, and tells the janitor
 }
 
 // Start starts the process and waits until its log shows spec.Ready.
@@ -84,6 +87,7 @@ func Start(spec Spec) (*Proc, error) {
 		_ = cmd.Wait()
 		close(p.done)
 	}()
+	p.release = spec.Janitor.Add(p.terminate)
 	deadline := time.Now().Add(spec.Timeout)
 	for {
 		if line := p.Line(spec.Ready); line != "" {
@@ -146,7 +150,9 @@ func (p *Proc) Exited() bool {
 }
 
 // Stop sends SIGTERM and waits (SIGKILL after 15 s).
-func (p *Proc) Stop() {
+func (p *Proc) Stop() { p.release() }
+
+func (p *Proc) terminate() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:

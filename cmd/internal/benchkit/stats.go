@@ -29,6 +29,25 @@ func QuantilesMicros(samples []int32) Quantiles {
 	return Quantiles{N: len(samples), P50: at(.50), P90: at(.90), P99: at(.99), Max: at(1)}
 }
 
+// Never is the latency of a delivery that did not happen.
+const Never = time.Duration(math.MaxInt64)
+
+// QuantileAll returns the q-quantile of the latencies of expected
+// deliveries of which sorted (microseconds, ascending, as QuantilesMicros
+// leaves them) happened: the missing ones count as infinitely late, so a
+// server cannot look faster by not delivering. Never when more than 1-q of
+// the deliveries are missing.
+func QuantileAll(sorted []int32, expected int64, q float64) time.Duration {
+	if expected <= 0 {
+		return 0
+	}
+	r := int64(math.Ceil(q * float64(expected)))
+	if r > int64(len(sorted)) {
+		return Never
+	}
+	return time.Duration(sorted[max(r-1, 0)]) * time.Microsecond
+}
+
 // QuantilesOf is QuantilesMicros for durations (sorted in place).
 func QuantilesOf(d []time.Duration) Quantiles {
 	us := make([]int32, len(d))
@@ -47,13 +66,28 @@ func (q Quantiles) String() string {
 }
 
 // Ms formats a duration in milliseconds with three significant figures.
-func Ms(d time.Duration) string { return Num(float64(d)/float64(time.Millisecond)) + " ms" }
+func Ms(d time.Duration) string {
+	if d == Never {
+		return "∞"
+	}
+	return Num(float64(d)/float64(time.Millisecond)) + " ms"
+}
+
+// MsOf is d in milliseconds, +Inf for Never.
+func MsOf(d time.Duration) float64 {
+	if d == Never {
+		return math.Inf(1)
+	}
+	return float64(d) / float64(time.Millisecond)
+}
 
 // Num formats a figure with about three significant figures.
 func Num(v float64) string {
 	switch a := math.Abs(v); {
 	case math.IsNaN(v):
 		return "—"
+	case math.IsInf(v, 1):
+		return "∞"
 	case a == math.Trunc(a) && a < 1e15:
 		return fmt.Sprintf("%.0f", v)
 	case a < 1:
@@ -104,7 +138,7 @@ func (s Series) Fmt(unit string) string {
 	if unit != "" && unit != "%" && !strings.HasPrefix(unit, "/") {
 		unit = " " + unit
 	}
-	if len(s) == 1 {
+	if len(s) == 1 || s.Min() == s.Max() {
 		return Num(s[0]) + unit
 	}
 	return fmt.Sprintf("%s%s (%s–%s)", Num(s.Median()), unit, Num(s.Min()), Num(s.Max()))
