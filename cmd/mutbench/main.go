@@ -214,6 +214,15 @@ func series(runs []*runResult, f func(*runResult) (float64, bool)) benchkit.Seri
 	return s
 }
 
+// pct turns ratios into percentages.
+func pct(s benchkit.Series) benchkit.Series {
+	out := make(benchkit.Series, len(s))
+	for i, v := range s {
+		out[i] = 100 * v
+	}
+	return out
+}
+
 func msOf(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // summary renders the issue 9 rows this tool measures.
@@ -268,7 +277,7 @@ func summary(c config, runs []*runResult) []benchkit.Row {
 				Target:  "≥ 90 % of the durable ceiling (same run)",
 				Mazenet: accepted.Fmt("POST/s"),
 				Peer:    fmt.Sprintf("pgbench, exact enqueue statement, %d clients, -M %s: %s", c.clients, c.pgbenchMode, ceil.Fmt("tps")),
-				Ratio:   fmt.Sprintf("%s %% (%s–%s)", benchkit.Num(100*ratio.Median()), benchkit.Num(100*ratio.Min()), benchkit.Num(100*ratio.Max())),
+				Ratio:   pct(ratio).Fmt("%"),
 				Verdict: benchkit.Verdict(ratio.Median() >= 0.9),
 				Load:    load(func(r *runResult) string { return r.ceiling.load }),
 			})
