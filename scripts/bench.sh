@@ -17,7 +17,9 @@
 # end-to-end rows, default 1: one topology is drained by one worker at a time), OUT (default bin/bench/results/<time>: logs,
 # the tools' full output, the table), PPROF=1 (CPU profiles of every process
 # under load into $OUT/pprof), SYSCALLS=1 (count system calls with perf
-# stat; a little overhead per call), DATABASE_URL / REDIS_URL (see
+# stat; a little overhead per call), NICE (e.g. -10: run the tools and the
+# processes under test at that priority, so neighbours on a shared machine
+# disturb them less; needs root), DATABASE_URL / REDIS_URL (see
 # scripts/services.sh; the tools work in throw-away schemas and key
 # prefixes and remove them).
 set -euo pipefail
@@ -66,18 +68,20 @@ extra=()
 [ "${SYSCALLS:-}" = 1 ] && extra+=(-syscalls)
 pprof=()
 [ "${PPROF:-}" = 1 ] && pprof=(-pprof-dir "$out/pprof")
+nice=()
+[ -n "${NICE:-}" ] && nice=(nice -n "$NICE")
 
 {
   echo "machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB RAM"
-  echo "uptime before ssebench: $(uptime)"
+  echo "uptime before ssebench: $(uptime)${NICE:+ (tools under nice -n $NICE)}"
 } | tee "$out/machine.txt"
 say "ssebench: $fan_scenarios, $runs run(s), $fan_duration each (output in $out/ssebench.txt)"
-bin/bench/ssebench -bin-dir bin/bench -database-url "$db" -redis-url "$rdb" -runs "$runs" -workers "${E2E_WORKERS:-1}" \
+"${nice[@]}" bin/bench/ssebench -bin-dir bin/bench -database-url "$db" -redis-url "$rdb" -runs "$runs" -workers "${E2E_WORKERS:-1}" \
   -scenarios "$fan_scenarios" -duration "$fan_duration" -summary "$rows" -work-dir "$out/ssebench" \
   "${pprof[@]}" "${extra[@]}" | tee "$out/ssebench.txt"
 echo "uptime before mutbench: $(uptime)" | tee -a "$out/machine.txt"
 say "mutbench: 2 worker processes, $runs run(s), $mut_duration phases (output in $out/mutbench.txt)"
-bin/bench/mutbench -bin-dir bin/bench -workers 2 -database-url "$db" -redis-url "$rdb" -runs "$runs" \
+"${nice[@]}" bin/bench/mutbench -bin-dir bin/bench -workers 2 -database-url "$db" -redis-url "$rdb" -runs "$runs" \
   -duration "$mut_duration" -summary "$rows" -work-dir "$out/mutbench" "${pprof[@]}" | tee "$out/mutbench.txt"
 echo "uptime at the end: $(uptime)" | tee -a "$out/machine.txt"
 

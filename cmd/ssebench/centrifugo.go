@@ -33,6 +33,10 @@ type centrifugoServer struct {
 	client   *http.Client
 }
 
+// maxPublishesInFlight bounds the concurrent /api/publish calls, as a
+// backend's connection pool would.
+const maxPublishesInFlight = 64
+
 // centrifugoConfig is the whole configuration, written at run time (and
 // listed in docs/BENCHMARKS.md): memory engine; anonymous connections
 // without a token; any client, anonymous included, may subscribe to
@@ -73,7 +77,7 @@ func (c *centrifugoServer) open(_ context.Context, _, topics int) error {
 	for i := range c.channels {
 		c.channels[i] = uuid.NewString() // the same shape as a topology id in the envelope
 	}
-	c.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	c.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxConnsPerHost: maxPublishesInFlight, MaxIdleConnsPerHost: maxPublishesInFlight}}
 	if c.p, err = benchkit.Start(benchkit.Spec{
 		Name: "centrifugo", Bin: c.b.o.centrifugoBin, Args: []string{"-c", cfgPath}, LogDir: c.b.workDir, Janitor: c.b.janitor, Ready: "serving",
 	}); err != nil {
@@ -113,6 +117,10 @@ func (c *centrifugoServer) publish(ctx context.Context, t int, ev domain.Event) 
 		return err
 	}
 	req.Header.Set("X-API-Key", c.apiKey)
+	// Lets net/http resend the call when a kept-alive connection turns out
+	// closed before the request went out (Centrifugo ignores the header; a
+	// frame delivered twice would be counted as a duplicate).
+	req.Header.Set("X-Idempotency-Key", strconv.FormatInt(ev.Seq, 10))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.client.Do(req)
 	if err != nil {

@@ -79,8 +79,8 @@ func (r *results) printDetail(o options) {
 	for _, s := range r.order {
 		if fr := r.fan[s]; fr != nil {
 			fmt.Printf("\n%s, %.0f events/s for %s, drain %s\n", s, o.rate, o.duration, o.drain)
-			fmt.Println("| server | deliveries | p50 | p99 | max | p99, lost = never | lost | dup | reconnects | publish p99 | all published in | CPU (cores) | CPU µs / frame | write calls / frame | ctx switches / frame | bench CPU (cores) | RSS / idle stream | Redis conns (idle / load) | connect all | load avg |")
-			fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+			fmt.Println("| server | deliveries | p50 | p99 | max | p99, lost = never | lost | dup | reconnects | publish p99 | publish errors | all published in | CPU (cores) | CPU µs / frame | write calls / frame | ctx switches / frame | bench CPU (cores) | RSS / idle stream | Redis conns (idle / load) | connect all | load avg |")
+			fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 			for _, runs := range [][]*fanResult{fr.maz, fr.peer} {
 				if len(runs) == 0 {
 					continue
@@ -90,7 +90,7 @@ func (r *results) printDetail(o options) {
 					redis = series(runs, func(x *fanResult) float64 { return float64(x.redisIdle) }).Fmt("") + " / " +
 						series(runs, func(x *fanResult) float64 { return float64(x.redisLoad) }).Fmt("")
 				}
-				fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", runs[0].server,
+				fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", runs[0].server,
 					series(runs, func(x *fanResult) float64 { return float64(x.delivered) }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return msOf(x.lat.P50) }).Fmt("ms"),
 					series(runs, func(x *fanResult) float64 { return msOf(x.lat.P99) }).Fmt("ms"),
@@ -100,6 +100,7 @@ func (r *results) printDetail(o options) {
 					series(runs, func(x *fanResult) float64 { return float64(x.dup) }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return float64(x.reconnects) }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return msOf(x.publish.P99) }).Fmt("ms"),
+					series(runs, func(x *fanResult) float64 { return float64(x.publishErrors) }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return x.publishedIn.Seconds() }).Fmt("s"),
 					series(runs, func(x *fanResult) float64 { return x.cpu() }).Fmt(""),
 					series(runs, func(x *fanResult) float64 { return x.perFrame(x.load.CPU.Microseconds()) }).Fmt(""),
