@@ -309,6 +309,8 @@ func (b bitset) count(lo, hi int) int {
 // little as possible next to the server on a small machine.
 type poller struct {
 	epfd int
+	stop chan struct{} // closed to end run
+	done chan struct{} // closed when run has returned
 	mu   sync.Mutex
 	byFD map[int32]*client
 }
@@ -318,27 +320,57 @@ func newPoller() (*poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{epfd: fd, byFD: map[int32]*client{}}
+	p := &poller{epfd: fd, stop: make(chan struct{}), done: make(chan struct{}), byFD: map[int32]*client{}}
 	go p.run()
 	return p, nil
 }
 
-// close stops the poller (its EpollWait fails and run returns).
-func (p *poller) close() { _ = syscall.Close(p.epfd) }
+// halt ends run and waits for it. Only then may the epoll descriptor and
+// the sockets be closed: a run still going could otherwise meet their
+// numbers reused by the next scenario's poller and sockets, and read (and
+// lose) another subscriber's frames.
+func (p *poller) halt() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.done
+}
+
+// close halts the poller and closes its epoll descriptor.
+func (p *poller) close() {
+	p.halt()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.epfd >= 0 {
+		_ = syscall.Close(p.epfd)
+		p.epfd = -1
+	}
+}
 
 func (p *poller) add(fd int, c *client) error {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.epfd < 0 {
+		return errors.New("poller closed")
+	}
 	p.byFD[int32(fd)] = c
-	p.mu.Unlock()
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
 	return syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev)
 }
 
 func (p *poller) run() {
+	defer close(p.done)
 	events := make([]syscall.EpollEvent, 512)
 	buf := make([]byte, 64<<10)
 	for {
-		n, err := syscall.EpollWait(p.epfd, events, 200)
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		n, err := syscall.EpollWait(p.epfd, events, 100)
 		if err != nil {
 			if errors.Is(err, syscall.EINTR) {
 				continue
@@ -442,8 +474,14 @@ func (s *subscribers) waitFor(want int64, limit time.Duration) {
 	}
 }
 
-// close ends every subscriber and poller.
+// close ends every subscriber and poller: the pollers stop first, so none
+// reads a descriptor after it was closed (and perhaps reused).
 func (s *subscribers) close() {
+	for _, p := range s.pollers {
+		if p != nil {
+			p.halt()
+		}
+	}
 	for _, c := range s.clients {
 		if c != nil {
 			c.close()

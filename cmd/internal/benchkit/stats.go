@@ -139,6 +139,9 @@ func (s Series) Fmt(unit string) string {
 		unit = " " + unit
 	}
 	if len(s) == 1 || s.Min() == s.Max() {
+		if math.IsInf(s[0], 0) || math.IsNaN(s[0]) {
+			return Num(s[0])
+		}
 		return Num(s[0]) + unit
 	}
 	return fmt.Sprintf("%s%s (%s–%s)", Num(s.Median()), unit, Num(s.Min()), Num(s.Max()))
