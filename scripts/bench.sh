@@ -13,7 +13,7 @@
 # (fan-out and end-to-end rows, each beside Centrifugo) and cmd/mutbench
 # (mutation pipeline rows, two worker processes, pgbench ceiling).
 #
-# Environment: RUNS (default 3), E2E_WORKERS (worker processes of the
+# Environment: ONLY=sse or ONLY=mut (one tool's rows), RUNS (default 3), E2E_WORKERS (worker processes of the
 # end-to-end rows, default 1: one topology is drained by one worker at a time), OUT (default bin/bench/results/<time>: logs,
 # the tools' full output, the table), PPROF=1 (CPU profiles of every process
 # under load into $OUT/pprof), SYSCALLS=1 (count system calls with perf
@@ -73,16 +73,20 @@ nice=()
 
 {
   echo "machine: nproc $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB RAM"
-  echo "uptime before ssebench: $(uptime)${NICE:+ (tools under nice -n $NICE)}"
+  echo "uptime at the start: $(uptime)${NICE:+ (tools under nice -n $NICE)}"
 } | tee "$out/machine.txt"
-say "ssebench: $fan_scenarios, $runs run(s), $fan_duration each (output in $out/ssebench.txt)"
-"${nice[@]}" bin/bench/ssebench -bin-dir bin/bench -database-url "$db" -redis-url "$rdb" -runs "$runs" -workers "${E2E_WORKERS:-1}" \
-  -scenarios "$fan_scenarios" -duration "$fan_duration" -summary "$rows" -work-dir "$out/ssebench" \
-  "${pprof[@]}" "${extra[@]}" | tee "$out/ssebench.txt"
-echo "uptime before mutbench: $(uptime)" | tee -a "$out/machine.txt"
-say "mutbench: 2 worker processes, $runs run(s), $mut_duration phases (output in $out/mutbench.txt)"
-"${nice[@]}" bin/bench/mutbench -bin-dir bin/bench -workers 2 -database-url "$db" -redis-url "$rdb" -runs "$runs" \
-  -duration "$mut_duration" -summary "$rows" -work-dir "$out/mutbench" "${pprof[@]}" | tee "$out/mutbench.txt"
+if [ "${ONLY:-}" != mut ]; then
+  say "ssebench: $fan_scenarios, $runs run(s), $fan_duration each (output in $out/ssebench.txt)"
+  "${nice[@]}" bin/bench/ssebench -bin-dir bin/bench -database-url "$db" -redis-url "$rdb" -runs "$runs" \
+    -workers "${E2E_WORKERS:-1}" -scenarios "$fan_scenarios" -duration "$fan_duration" -summary "$rows" \
+    -work-dir "$out/ssebench" "${pprof[@]}" "${extra[@]}" | tee "$out/ssebench.txt"
+  echo "uptime after ssebench: $(uptime)" | tee -a "$out/machine.txt"
+fi
+if [ "${ONLY:-}" != sse ]; then
+  say "mutbench: 2 worker processes, $runs run(s), $mut_duration phases (output in $out/mutbench.txt)"
+  "${nice[@]}" bin/bench/mutbench -bin-dir bin/bench -workers 2 -database-url "$db" -redis-url "$rdb" -runs "$runs" \
+    -duration "$mut_duration" -summary "$rows" -work-dir "$out/mutbench" "${pprof[@]}" | tee "$out/mutbench.txt"
+fi
 echo "uptime at the end: $(uptime)" | tee -a "$out/machine.txt"
 
 {

@@ -113,12 +113,23 @@ func ceiling(ctx context.Context, c config, pgbench, workDir string, j *benchkit
 		args = append(args, "-f", path)
 	}
 	args = append(args, c.dbURL)
-	cmd := exec.CommandContext(ctx, pgbench, args...)
-	cmd.Env = append(os.Environ(), "PGOPTIONS=-c search_path="+sc.Schema)
+	// A shared Postgres may be short of connections for a moment (64 more
+	// are needed): try again a few times before giving up.
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("pgbench: %w\n%s", err, out.String())
+	for attempt := 1; ; attempt++ {
+		cmd := exec.CommandContext(ctx, pgbench, args...)
+		cmd.Env = append(os.Environ(), "PGOPTIONS=-c search_path="+sc.Schema)
+		out.Reset()
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(out.String(), "too many clients") {
+			return nil, fmt.Errorf("pgbench: %w\n%s", err, out.String())
+		}
+		fmt.Printf("  pgbench: Postgres has too few free connections (attempt %d); again in 10 s\n", attempt)
+		time.Sleep(10 * time.Second)
 	}
 	m := tpsLine.FindStringSubmatch(out.String())
 	if m == nil {
