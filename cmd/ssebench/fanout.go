@@ -54,18 +54,17 @@ type server interface {
 type fanoutHandler struct{}
 
 var (
-	snapshotMarker   = []byte("event: snapshot\n")
-	centrifugoHello  = []byte(`{"connect":`)
-	benchSeqKey      = `"bench_seq":`
-	benchSentKey     = `"sent_ns":`
-	mutationIDKey    = `"mutation_id":"`
-	coordsMarkerKey  = `"x":`
-	eventField       = "event: "
-	eventEnqueued    = []byte(domain.EventEnqueued)
-	eventApplying    = []byte(domain.EventApplying)
-	eventApplied     = []byte(domain.EventApplied)
-	eventFailed      = []byte(domain.EventFailed)
-	keepaliveComment = []byte(": keepalive")
+	snapshotMarker  = []byte("event: snapshot\n")
+	centrifugoHello = []byte(`{"connect":`)
+	benchSeqKey     = `"bench_seq":`
+	benchSentKey    = `"sent_ns":`
+	mutationIDKey   = `"mutation_id":"`
+	coordsMarkerKey = `"x":`
+	eventField      = "event: "
+	eventEnqueued   = []byte(domain.EventEnqueued)
+	eventApplying   = []byte(domain.EventApplying)
+	eventApplied    = []byte(domain.EventApplied)
+	eventFailed     = []byte(domain.EventFailed)
 )
 
 func (fanoutHandler) frame(c *client, f []byte, now int64) {
@@ -83,32 +82,32 @@ func (fanoutHandler) frame(c *client, f []byte, now int64) {
 
 // fanResult is one fan-out run of one server.
 type fanResult struct {
-	server             string
-	n, topics          int
-	events             int
-	expected           int64
-	delivered          int64
-	lost, dup          int64
-	reconnects         int64
-	lat                benchkit.Quantiles
-	p99All             time.Duration      // p99 over every expected delivery, a lost one counting as never
-	publish            benchkit.Quantiles // publish call duration
-	publishedIn        time.Duration      // from the first publish call to the last one's return
-	self               time.Duration      // CPU time of this tool (subscribers and publisher) over the load
-	publishErrors      int                // failed publish calls (Centrifugo only; their events are not expected)
-	firstPublishErr    string
-	connect            time.Duration // time to open every stream
-	rssBefore          int64         // KiB
-	rssAfter           int64         // KiB
-	rssPerConn         float64       // KiB
-	redisIdle          int
-	redisLoad          int
-	drops              int
-	load               benchkit.Counters // the server's counters over the load
-	loadWall           time.Duration
-	syscalls           map[string]int64
-	loadAvg            string
-	profileErr, extras string
+	server          string
+	n, topics       int
+	events          int
+	expected        int64
+	delivered       int64
+	lost, dup       int64
+	reconnects      int64
+	lat             benchkit.Quantiles
+	p99All          time.Duration      // p99 over every expected delivery, a lost one counting as never
+	publish         benchkit.Quantiles // publish call duration
+	publishedIn     time.Duration      // from the first publish call to the last one's return
+	self            time.Duration      // CPU time of this tool (subscribers and publisher) over the load
+	publishErrors   int                // failed publish calls (Centrifugo only; their events are not expected)
+	firstPublishErr string
+	connect         time.Duration // time to open every stream
+	rssBefore       int64         // KiB
+	rssAfter        int64         // KiB
+	rssPerConn      float64       // KiB
+	redisIdle       int
+	redisLoad       int
+	drops           int
+	load            benchkit.Counters // the server's counters over the load
+	loadWall        time.Duration
+	syscalls        map[string]int64
+	loadAvg         string
+	profileErr      string
 }
 
 // cpu is the server's CPU use under load, in cores.
