@@ -15,7 +15,7 @@
 //
 // Usage (defaults match `make test`'s local servers):
 //
-//	go run ./cmd/mutbench [-rate 100] [-topologies 20] [-clients 64] [-duration 10s]
+//	go run ./cmd/mutbench [-rate 100] [-topologies 20] [-clients 64] [-duration 10s] [-idempotency-keys]
 //
 // DATABASE_URL (a database the bench may create a schema in) and REDIS_URL
 // select the servers. The scratch schema and Redis keys are removed at exit.
@@ -69,6 +69,7 @@ type config struct {
 	cpuProfile      string
 	mix             string
 	phases          string
+	idempotencyKeys bool
 }
 
 func main() {
@@ -82,6 +83,7 @@ func main() {
 	flag.IntVar(&c.workers, "workers", 1, "in-process worker instances")
 	flag.StringVar(&c.phases, "phases", "latency,throughput", "phases to run")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.BoolVar(&c.idempotencyKeys, "idempotency-keys", false, "send a fresh Idempotency-Key with every POST (measures what recording keys costs)")
 	flag.StringVar(&c.mix, "mix", "coords,services,add_decky", "comma-separated op mix, cycled: coords (update_lan x), services (update_decky toggle), add_decky (auto IP, Spawn), add_lan (auto subnet: global allocation lock)")
 	flag.Parse()
 	if c.cpuProfile != "" {
@@ -245,7 +247,7 @@ func run(c config) error {
 	time.Sleep(200 * time.Millisecond) // the tailers are positioned
 
 	fmt.Printf("machine: %d CPU (%s), GOMAXPROCS %d, %s\n", runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), runtime.Version())
-	fmt.Printf("setup: %d topologies, %d in-process worker(s), noop materializer, HTTP over loopback, op mix %s\n\n", c.topologies, c.workers, c.mix)
+	fmt.Printf("setup: %d topologies, %d in-process worker(s), noop materializer, HTTP over loopback, op mix %s, idempotency keys %t\n\n", c.topologies, c.workers, c.mix, c.idempotencyKeys)
 	if strings.Contains(c.phases, "latency") {
 		if err := b.latencyPhase(ctx); err != nil {
 			return err
@@ -310,6 +312,9 @@ func (b *bench) post(ctx context.Context, tid string, n int) (string, time.Time,
 	req, _ := http.NewRequestWithContext(ctx, "POST", b.base+"/api/v1/topologies/"+tid+"/mutations", bytes.NewReader(raw))
 	req.Header.Set("Authorization", "Bearer "+b.token)
 	req.Header.Set("Content-Type", "application/json")
+	if b.cfg.idempotencyKeys {
+		req.Header.Set("Idempotency-Key", uuid.NewString())
+	}
 	start := time.Now()
 	resp, err := b.client.Do(req)
 	if err != nil {
