@@ -18,7 +18,7 @@ import (
 
 // mutationRoutes registers the mutation queue (DOMAIN §4.2, §4.3).
 func (s *Server) mutationRoutes(r chi.Router) {
-	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/mutations", web.Handler(s.handleMutationEnqueue))
+	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/mutations", s.idempotent(keyWithWrite, s.handleMutationEnqueue))
 	r.With(s.viewer).Method(http.MethodGet, "/topologies/{id}/mutations", web.Handler(s.handleMutationList))
 	r.With(s.viewer).Method(http.MethodGet, "/topologies/{id}/mutations/{mutation_id}", web.Handler(s.handleMutationGet))
 }
@@ -34,13 +34,15 @@ type enqueueResponse struct {
 // liveness and version checks and all the writes. After the commit the
 // `mutation.enqueued` event is published and the workers are woken; neither
 // can fail the request, because the row and its outbox event are already
-// durable and the sweep repairs both.
+// durable and the sweep repairs both. An Idempotency-Key is recorded by the
+// same statement (idempotency.go); a repeat returns before any of this.
 func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) error {
 	nm, err := parseEnqueue(w, r)
 	if err != nil {
 		return err
 	}
 	nm.TopologyID = chi.URLParam(r, "id")
+	nm.Idempotency = idempotency(r, http.StatusAccepted, func(m *domain.Mutation) any { return enqueueResponseOf(m) })
 	m, ev, err := s.DB.EnqueueMutation(r.Context(), nm)
 	if err != nil {
 		return err
@@ -56,7 +58,12 @@ func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) e
 				"topology_id", m.TopologyID, "mutation_id", m.ID, "err", err)
 		}
 	}
-	return web.JSON(w, http.StatusAccepted, enqueueResponse{MutationID: m.ID, State: m.State})
+	return web.JSON(w, http.StatusAccepted, enqueueResponseOf(m))
+}
+
+// enqueueResponseOf is the 202 body of an accepted mutation.
+func enqueueResponseOf(m *domain.Mutation) enqueueResponse {
+	return enqueueResponse{MutationID: m.ID, State: m.State}
 }
 
 // parseEnqueue reads and shape-checks an enqueue body: {"op", "payload",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/config"
+	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/relay"
@@ -61,7 +62,12 @@ type Config struct {
 	// TrustProxy takes the login rate limit's client IP from the last
 	// X-Forwarded-For hop (DECNET_TRUST_PROXY).
 	TrustProxy bool
-	LogLevel   slog.Level
+	// Materializer (DECNET_MATERIALIZER) and TestMaterializer
+	// (DECNET_TEST_MAT_*) select what heal asks for health: the same
+	// variables the worker reads (DOMAIN §15).
+	Materializer     string
+	TestMaterializer materializer.TestConfig
+	LogLevel         slog.Level
 
 	// Listener, set only in code, is served instead of listening on Addr:
 	// a test binds 127.0.0.1:0 first and so knows the address. Run closes
@@ -80,6 +86,7 @@ type Config struct {
 func ParseConfig(getenv func(string) string) (Config, error) {
 	e := config.New(getenv)
 	dev := e.Bool("DECNET_DEV", false)
+	mat, matCfg := materializer.ParseEnv(e)
 	cfg := Config{
 		Addr:        e.Addr(defaultPort),
 		DatabaseURL: e.DatabaseURL(),
@@ -88,12 +95,14 @@ func ParseConfig(getenv func(string) string) (Config, error) {
 		Queue:       e.String("DECNET_QUEUE", tasks.DefaultQueue),
 		JWTSecret:   e.JWTSecret(dev, auth.MinSecretLen),
 		// One minute to one week.
-		TokenTTL:     time.Duration(e.Int("DECNET_JWT_EXP_MINUTES", int(auth.DefaultTokenTTL/time.Minute), 1, 7*24*60)) * time.Minute,
-		Dev:          dev,
-		SSEPublicURL: e.String("DECNET_SSE_PUBLIC_URL", ""),
-		MetricsToken: e.String("DECNET_METRICS_TOKEN", ""),
-		TrustProxy:   e.Bool("DECNET_TRUST_PROXY", false),
-		LogLevel:     e.LogLevel(),
+		TokenTTL:         time.Duration(e.Int("DECNET_JWT_EXP_MINUTES", int(auth.DefaultTokenTTL/time.Minute), 1, 7*24*60)) * time.Minute,
+		Dev:              dev,
+		SSEPublicURL:     e.String("DECNET_SSE_PUBLIC_URL", ""),
+		MetricsToken:     e.String("DECNET_METRICS_TOKEN", ""),
+		TrustProxy:       e.Bool("DECNET_TRUST_PROXY", false),
+		LogLevel:         e.LogLevel(),
+		Materializer:     mat,
+		TestMaterializer: matCfg,
 	}
 	return cfg, e.Err()
 }
@@ -114,6 +123,7 @@ func NewServer(cfg Config, db *postgres.DB, rdb redis.UniversalClient) *Server {
 		Tasks:             asynq.NewClientFromRedisClient(rdb),
 		Queue:             cfg.Queue,
 		Log:               log,
+		Materializer:      materializer.New(cfg.Materializer, cfg.TestMaterializer, rdb, keys),
 		BcryptCost:        cfg.BcryptCost,
 		SSEPublicURL:      cfg.SSEPublicURL,
 		TrustProxyHeaders: cfg.TrustProxy,

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/decnet/mazenet/internal/dbtest"
+	"github.com/decnet/mazenet/internal/materializer"
 )
 
 // validEnv is a complete, valid environment for the api process.
@@ -41,6 +43,7 @@ func TestParseConfig(t *testing.T) {
 	require.Equal(t, "mazenet", cfg.Queue)
 	require.False(t, cfg.Dev)
 	require.False(t, cfg.TrustProxy)
+	require.Equal(t, materializer.KindNoop, cfg.Materializer)
 
 	for _, tc := range []struct {
 		name, value string
@@ -53,6 +56,9 @@ func TestParseConfig(t *testing.T) {
 		{"DECNET_TRUST_PROXY", "true", func(c Config) bool { return c.TrustProxy }},
 		{"DECNET_QUEUE", "q1", func(c Config) bool { return c.Queue == "q1" }},
 		{"DECNET_SSE_PUBLIC_URL", "https://sse.example", func(c Config) bool { return c.SSEPublicURL == "https://sse.example" }},
+		{"DECNET_MATERIALIZER", "test", func(c Config) bool { return c.Materializer == materializer.KindTest }},
+		{"DECNET_TEST_MAT_UNHEALTHY", "db,web", func(c Config) bool { return slices.Equal(c.TestMaterializer.Unhealthy, []string{"db", "web"}) }},
+		{"DECNET_TEST_MAT_DELAY", "2s", func(c Config) bool { return c.TestMaterializer.Delay == 2*time.Second }},
 	} {
 		cfg, err := ParseConfig(with(tc.name, tc.value))
 		require.NoError(t, err, "%s=%s", tc.name, tc.value)
@@ -83,6 +89,8 @@ func TestParseConfigRejects(t *testing.T) {
 		{"REDIS_URL", "http://x"},
 		{"DECNET_REDIS_TLS_SKIP_VERIFY", "maybe"},
 		{"DECNET_LOG_LEVEL", "loud"},
+		{"DECNET_MATERIALIZER", "docker"},
+		{"DECNET_TEST_MAT_DELAY", "forever"},
 	} {
 		_, err := ParseConfig(with(tc.name, tc.value))
 		require.Error(t, err, "%s=%s", tc.name, tc.value)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/relay"
@@ -40,6 +41,9 @@ type Server struct {
 	Tasks   Enqueuer
 	Queue   string // asynq queue for every task
 	Log     *slog.Logger
+	// Materializer answers heal's health check (nil = materializer.Noop);
+	// the api never changes infrastructure.
+	Materializer materializer.Materializer
 
 	// BcryptCost is the cost of new password hashes (0 = auth.BcryptCost).
 	BcryptCost int

@@ -20,12 +20,13 @@ import (
 // /topologies/services never reaches handleTopologyGet.
 func (s *Server) topologyRoutes(r chi.Router) {
 	r.With(s.viewer).Method(http.MethodGet, "/topologies", web.Handler(s.handleTopologyList))
-	r.With(s.admin).Method(http.MethodPost, "/topologies/blank", web.Handler(s.handleTopologyCreateBlank))
+	r.With(s.admin).Method(http.MethodPost, "/topologies/blank", s.idempotent(keyWithWrite, s.handleTopologyCreateBlank))
 	r.With(s.viewer).Method(http.MethodGet, "/topologies/{id}", web.Handler(s.handleTopologyGet))
 	r.With(s.admin).Method(http.MethodDelete, "/topologies/{id}", web.Handler(s.handleTopologyDelete))
 	r.With(s.viewer).Method(http.MethodGet, "/topologies/{id}/status-events", web.Handler(s.handleTopologyStatusEvents))
-	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/deploy", web.Handler(s.handleTopologyDeploy))
-	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/teardown", web.Handler(s.handleTopologyTeardown))
+	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/deploy", s.idempotent(keyReserved, s.handleTopologyDeploy))
+	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/teardown", s.idempotent(keyReserved, s.handleTopologyTeardown))
+	r.With(s.admin).Method(http.MethodPost, "/topologies/{id}/heal", web.Handler(s.handleTopologyHeal))
 
 	s.lanRoutes(r)
 	s.deckyRoutes(r)
@@ -93,14 +94,17 @@ type blankTopologyRequest struct {
 	TargetHostUUID *string     `json:"target_host_uuid"`
 }
 
-// handleTopologyCreateBlank is POST /topologies/blank → 201 summary.
+// handleTopologyCreateBlank is POST /topologies/blank → 201 summary. An
+// Idempotency-Key is recorded in the creation's transaction
+// (idempotency.go).
 func (s *Server) handleTopologyCreateBlank(w http.ResponseWriter, r *http.Request) error {
 	var req blankTopologyRequest
 	if err := decodeJSON(w, r, &req); err != nil {
 		return err
 	}
 	t, err := s.DB.CreateBlankTopology(r.Context(), postgres.BlankTopology{
-		Name: req.Name, Mode: req.Mode, TargetHostUUID: req.TargetHostUUID})
+		Name: req.Name, Mode: req.Mode, TargetHostUUID: req.TargetHostUUID,
+		Idempotency: idempotency(r, http.StatusCreated, func(t *domain.Topology) any { return t })})
 	if err != nil {
 		return err
 	}

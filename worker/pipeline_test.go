@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
 	"github.com/decnet/mazenet/tasks"
@@ -383,4 +384,21 @@ func TestFastPathWakeUp(t *testing.T) {
 	}
 	require.Equal(t, 9.0, *lanByName(b.hydrated(f.TID), "dmz").X)
 	checkStreamOrder(t, b.streamEntries(f.TID), seqOf)
+}
+
+// The sweep deletes idempotency keys older than 24 h and keeps the others.
+func TestSweepPrunesIdempotencyKeys(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for _, k := range []string{"old", "new"} {
+		_, err := b.DB.ReserveIdempotencyKey(b.ctx, postgres.IdempotencyKey{UserUUID: "00000000-0000-0000-0000-000000000001",
+			Route: "POST /x", Key: k, Hash: []byte(k)})
+		require.NoError(t, err)
+	}
+	_, err := b.DB.Exec(`UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'`)
+	require.NoError(t, err)
+	require.NoError(t, b.W.Sweep(b.ctx))
+	var left []string
+	require.NoError(t, b.DB.Select(&left, `SELECT key FROM idempotency_keys`))
+	require.Equal(t, []string{"new"}, left)
 }

@@ -26,8 +26,8 @@ import (
 
 // DECNET_MATERIALIZER's values (DOMAIN §15).
 const (
-	MaterializerNoop = "noop"
-	MaterializerTest = "test"
+	MaterializerNoop = materializer.KindNoop
+	MaterializerTest = materializer.KindTest
 )
 
 // DefaultConcurrency is DECNET_WORKER_CONCURRENCY's default: how many tasks
@@ -69,6 +69,7 @@ type Config struct {
 // (README, Configuration). The error names the first bad variable.
 func ParseConfig(getenv func(string) string) (Config, error) {
 	e := config.New(getenv)
+	mat, matCfg := materializer.ParseEnv(e)
 	cfg := Config{
 		DatabaseURL:   e.DatabaseURL(),
 		Redis:         e.Redis(0),
@@ -78,14 +79,10 @@ func ParseConfig(getenv func(string) string) (Config, error) {
 		SweepInterval: e.Duration("DECNET_SWEEP_INTERVAL", DefaultSweepInterval, 100*time.Millisecond, 10*time.Minute),
 		// Below a second the renewal ticker (every lease/3) would spin;
 		// SYSTEM §3.2 allows a dead worker to block its topology 30 s.
-		DrainLease:   e.Duration("DECNET_DRAIN_LEASE", DefaultDrainLease, time.Second, 30*time.Second),
-		Materializer: e.OneOf("DECNET_MATERIALIZER", MaterializerNoop, MaterializerNoop, MaterializerTest),
-		TestMaterializer: materializer.TestConfig{
-			Delay:      e.Duration("DECNET_TEST_MAT_DELAY", 0, 0, time.Minute),
-			FailSpawn:  e.Bool("DECNET_TEST_MAT_FAIL_SPAWN", false),
-			FailDeploy: e.Bool("DECNET_TEST_MAT_FAIL_DEPLOY", false),
-		},
-		LogLevel: e.LogLevel(),
+		DrainLease:       e.Duration("DECNET_DRAIN_LEASE", DefaultDrainLease, time.Second, 30*time.Second),
+		Materializer:     mat,
+		TestMaterializer: matCfg,
+		LogLevel:         e.LogLevel(),
 	}
 	return cfg, e.Err()
 }
@@ -103,10 +100,7 @@ func (cfg Config) logger() *slog.Logger {
 func New(cfg Config, db *postgres.DB, rdb redis.UniversalClient) *Worker {
 	log := cfg.logger()
 	keys := rediskey.New(cfg.RedisPrefix)
-	var mat materializer.Materializer = materializer.Noop{}
-	if cfg.Materializer == MaterializerTest {
-		mat = materializer.NewTest(cfg.TestMaterializer, rdb, keys)
-	}
+	mat := materializer.New(cfg.Materializer, cfg.TestMaterializer, rdb, keys)
 	id := cfg.ID
 	if id == "" {
 		host, _ := os.Hostname()

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +53,7 @@ func TestParseConfig(t *testing.T) {
 		{"DECNET_TEST_MAT_DELAY", "1m", func(c Config) bool { return c.TestMaterializer.Delay == time.Minute }},
 		{"DECNET_TEST_MAT_FAIL_SPAWN", "true", func(c Config) bool { return c.TestMaterializer.FailSpawn }},
 		{"DECNET_TEST_MAT_FAIL_DEPLOY", "1", func(c Config) bool { return c.TestMaterializer.FailDeploy }},
+		{"DECNET_TEST_MAT_UNHEALTHY", " db, web ,", func(c Config) bool { return slices.Equal(c.TestMaterializer.Unhealthy, []string{"db", "web"}) }},
 		{"DECNET_QUEUE", "q1", func(c Config) bool { return c.Queue == "q1" }},
 		{"DECNET_LOG_LEVEL", "debug", func(c Config) bool { return c.LogLevel == slog.LevelDebug }},
 	} {

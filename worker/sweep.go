@@ -32,6 +32,9 @@ const (
 	// sweep never prunes: the resume retention of DOMAIN §10, since resumes
 	// replay from the outbox.
 	retainedOutbox = 1000
+	// pruneKeysBatch bounds how many expired idempotency keys one sweep
+	// deletes (more wait for the next sweep).
+	pruneKeysBatch = 10000
 	// tailBlock is how long one XREAD waits; it bounds shutdown latency.
 	tailBlock = 2 * time.Second
 	// taskCheckInterval is asynq's idle poll. The fast path carries the
@@ -120,9 +123,10 @@ func (w *Worker) sweepLoop(ctx context.Context) {
 // relays outbox events that never reached Redis, drains every live topology
 // that has open mutations and no live lease (a lost wake-up or a dead
 // worker), finishes abandoned deploys and teardowns (SweepLifecycle),
-// updates the queue-depth metric and prunes outbox rows that Redis has and
-// that are beyond the newest 1,000 of their topology. It returns the first
-// error and still does the other parts.
+// updates the queue-depth metric, prunes outbox rows that Redis has and
+// that are beyond the newest 1,000 of their topology, and deletes
+// idempotency keys older than 24 h. It returns the first error and still
+// does the other parts.
 func (w *Worker) Sweep(ctx context.Context) error {
 	var firstErr error
 	keep := func(err error) {
@@ -154,6 +158,8 @@ func (w *Worker) Sweep(ctx context.Context) error {
 	keep(w.SweepLifecycle(ctx))
 	keep(w.updateQueueDepth(ctx))
 	_, err = w.DB.PruneEvents(ctx, retainedOutbox)
+	keep(err)
+	_, err = w.DB.PruneIdempotencyKeys(ctx, pruneKeysBatch)
 	keep(err)
 	return firstErr
 }

@@ -67,6 +67,8 @@ type config struct {
 	phases               string
 	pgbench, pgbenchMode string
 	drainLimit           time.Duration
+	// idempotencyKeys sends a fresh Idempotency-Key with every POST.
+	idempotencyKeys bool
 }
 
 func main() {
@@ -83,6 +85,7 @@ func main() {
 	flag.StringVar(&c.apiBin, "api-bin", "", "run this cmd/api binary instead of the in-process API")
 	flag.StringVar(&c.workerBin, "worker-bin", "", "run -workers processes of this cmd/worker binary instead of in-process workers")
 	flag.IntVar(&c.runs, "runs", 1, "runs (figures are medians with min–max)")
+	flag.BoolVar(&c.idempotencyKeys, "idempotency-keys", false, "send a fresh Idempotency-Key with every POST (measures what recording keys costs)")
 	flag.StringVar(&c.phases, "phases", "latency,burst,ceiling", "phases to run: latency, burst (alias throughput), ceiling")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of this whole process to this file (in-process mode profiles the API and workers too)")
 	flag.StringVar(&c.pprofDir, "pprof-dir", "", "save CPU profiles of the API and worker processes (or of this process in-process) during each burst there")

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/decnet/mazenet/cmd/internal/benchkit"
 	"github.com/decnet/mazenet/internal/domain"
 )
@@ -52,6 +54,9 @@ func (s *system) post(ctx context.Context, tid string, n int) (string, time.Time
 	req, _ := http.NewRequestWithContext(ctx, "POST", s.base+"/api/v1/topologies/"+tid+"/mutations", bytes.NewReader(raw))
 	req.Header.Set("Authorization", "Bearer "+s.token)
 	req.Header.Set("Content-Type", "application/json")
+	if s.cfg.idempotencyKeys {
+		req.Header.Set("Idempotency-Key", uuid.NewString())
+	}
 	start := time.Now()
 	resp, err := s.client.Do(req)
 	if err != nil {

@@ -68,6 +68,7 @@ const (
 	ActionDeploy
 	ActionTeardown
 	ActionDelete
+	ActionHeal
 )
 
 var actionStatuses = map[Action][]Status{
@@ -76,6 +77,7 @@ var actionStatuses = map[Action][]Status{
 	ActionDeploy:      {StatusPending},
 	ActionTeardown:    {StatusActive, StatusDegraded, StatusFailed, StatusDeploying},
 	ActionDelete:      {StatusPending, StatusFailed, StatusTornDown},
+	ActionHeal:        {StatusDegraded},
 }
 
 // Allows reports whether action a is allowed in status s.
@@ -104,9 +106,14 @@ func CheckAction(a Action, s Status) error {
 		return Errorf(EConflict, "Topology is '%s'; only 'active', 'degraded', 'failed' or 'deploying' topologies can be torn down", s)
 	case ActionDelete:
 		return Errorf(EConflict, "Topology is '%s'; only 'pending', 'failed' or 'torn_down' topologies can be deleted", s)
+	case ActionHeal:
+		return Errorf(EConflict, "Topology is '%s'; only 'degraded' topologies can be healed", s)
 	}
 	return Errorf(EConflict, "Topology is '%s'", s)
 }
+
+// ReasonHealed is the status reason of a heal's degraded → active (D12).
+const ReasonHealed = "healed"
 
 // String implements fmt.Stringer for log lines.
 func (a Action) String() string { return fmt.Sprintf("action(%d)", int(a)) }

@@ -40,6 +40,10 @@
 // Noop ignores fences (it changes nothing). Test enforces them exactly as
 // above, with one Lua script per call (check, record, log), and logs refused
 // calls with `rejected: true` so fault tests can check the invariant.
+//
+// Health (heal, DOMAIN §3 and D12) changes nothing, but it is fenced like
+// the rest: its answer is only worth something to the holder of the
+// topology's lease, and a heal that lost its lease must not act on it.
 package materializer
 
 import (
@@ -47,10 +51,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/decnet/mazenet/internal/config"
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/rediskey"
 )
@@ -87,6 +93,47 @@ type Materializer interface {
 	// with some units unhealthy.
 	Deploy(ctx context.Context, s Scope, h *domain.Hydrated) (degraded bool, err error)
 	Teardown(ctx context.Context, s Scope, h *domain.Hydrated) error
+	// Health reports the units of a deployed topology that are not healthy
+	// (none: every running unit is healthy). It changes nothing.
+	Health(ctx context.Context, s Scope, h *domain.Hydrated) (unhealthy []Unit, err error)
+}
+
+// Unit is one unhealthy unit a Health check reports: a decky (its base or
+// one of its service containers) or a LAN's network, and why. The heal
+// endpoint returns them as they are, in its 409 "unhealthy" list.
+type Unit struct {
+	Decky  string `json:"decky,omitempty"`
+	LAN    string `json:"lan,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// DECNET_MATERIALIZER's values (DOMAIN §15).
+const (
+	KindNoop = "noop"
+	KindTest = "test"
+)
+
+// ParseEnv reads DECNET_MATERIALIZER and the test materializer's knobs
+// (DECNET_TEST_MAT_*), which every process reads at start (DOMAIN §15): the
+// worker materialises, the api asks for health (heal).
+func ParseEnv(e *config.Env) (kind string, tc TestConfig) {
+	kind = e.OneOf("DECNET_MATERIALIZER", KindNoop, KindNoop, KindTest)
+	tc = TestConfig{
+		Delay:      e.Duration("DECNET_TEST_MAT_DELAY", 0, 0, time.Minute),
+		FailSpawn:  e.Bool("DECNET_TEST_MAT_FAIL_SPAWN", false),
+		FailDeploy: e.Bool("DECNET_TEST_MAT_FAIL_DEPLOY", false),
+		Unhealthy:  e.List("DECNET_TEST_MAT_UNHEALTHY"),
+	}
+	return kind, tc
+}
+
+// New returns the materializer kind names: Test (with tc, its log and
+// fences under keys on rdb) for KindTest, Noop otherwise.
+func New(kind string, tc TestConfig, rdb redis.UniversalClient, keys rediskey.Keys) Materializer {
+	if kind == KindTest {
+		return NewTest(tc, rdb, keys)
+	}
+	return Noop{}
 }
 
 // Noop succeeds at everything instantly. It changes nothing, so it has
@@ -109,12 +156,19 @@ func (Noop) ServicesDiff(context.Context, Scope, *domain.Decky, []string, []stri
 func (Noop) RecreateBase(context.Context, Scope, *domain.Decky) error      { return nil }
 func (Noop) Deploy(context.Context, Scope, *domain.Hydrated) (bool, error) { return false, nil }
 func (Noop) Teardown(context.Context, Scope, *domain.Hydrated) error       { return nil }
+func (Noop) Health(context.Context, Scope, *domain.Hydrated) ([]Unit, error) {
+	return nil, nil
+}
 
 // TestConfig holds the test materializer's knobs (DECNET_TEST_MAT_*).
 type TestConfig struct {
 	Delay      time.Duration // applied to every call
 	FailSpawn  bool          // Spawn reports failure
 	FailDeploy bool          // Deploy fails
+	// Unhealthy names deckies (DECNET_TEST_MAT_UNHEALTHY, comma-separated)
+	// that Health reports unhealthy, and whose presence makes Deploy report
+	// the topology degraded.
+	Unhealthy []string
 }
 
 // Test is the acceptance-test materializer: it sleeps Delay, then, in one
@@ -253,11 +307,37 @@ func (m *Test) Deploy(ctx context.Context, s Scope, h *domain.Hydrated) (bool, e
 	if m.Config.FailDeploy {
 		return false, ErrForced
 	}
-	return false, nil
+	return len(m.unhealthy(h)) > 0, nil
 }
 func (m *Test) Teardown(ctx context.Context, s Scope, h *domain.Hydrated) error {
 	if s.Topology == nil {
 		s.Topology = &h.Topology
 	}
 	return m.record(ctx, s, Call{Call: "Teardown"})
+}
+
+// Health logs a `Health` call (fenced like every other) and reports the
+// topology's deckies named in Config.Unhealthy, in the view's order.
+func (m *Test) Health(ctx context.Context, s Scope, h *domain.Hydrated) ([]Unit, error) {
+	if s.Topology == nil {
+		s.Topology = &h.Topology
+	}
+	if err := m.record(ctx, s, Call{Call: CallHealth}); err != nil {
+		return nil, err
+	}
+	return m.unhealthy(h), nil
+}
+
+// CallHealth is the call log name of Health.
+const CallHealth = "Health"
+
+// unhealthy is the Unhealthy knob applied to h.
+func (m *Test) unhealthy(h *domain.Hydrated) []Unit {
+	var out []Unit
+	for _, d := range h.Deckies {
+		if slices.Contains(m.Config.Unhealthy, d.Name) {
+			out = append(out, Unit{Decky: d.Name, Reason: "unhealthy (DECNET_TEST_MAT_UNHEALTHY)"})
+		}
+	}
+	return out
 }

@@ -116,3 +116,36 @@ func TestTestMaterializerFenceConcurrent(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, max, stored)
 }
+
+// Health reports the deckies DECNET_TEST_MAT_UNHEALTHY names (only those
+// of the topology), is logged and fenced like every call, and a named
+// decky makes Deploy report the topology degraded. Noop is always healthy.
+func TestTestMaterializerHealth(t *testing.T) {
+	t.Parallel()
+	rd := dbtest.NewRedis(t)
+	m := materializer.NewTest(materializer.TestConfig{Unhealthy: []string{"db", "elsewhere"}}, rd.Client, rediskey.New(rd.Prefix))
+	ctx := context.Background()
+	h := &domain.Hydrated{Topology: domain.Topology{ID: "topo"}, Deckies: []domain.Decky{{Name: "web"}, {Name: "db"}}}
+
+	units, err := m.Health(ctx, materializer.Scope{Fence: 2}, h)
+	require.NoError(t, err)
+	require.Equal(t, []materializer.Unit{{Decky: "db", Reason: "unhealthy (DECNET_TEST_MAT_UNHEALTHY)"}}, units)
+	degraded, err := m.Deploy(ctx, materializer.Scope{Fence: 3}, h)
+	require.NoError(t, err)
+	require.True(t, degraded)
+	_, err = m.Health(ctx, materializer.Scope{Fence: 2}, h)
+	require.ErrorIs(t, err, materializer.ErrFenced)
+	require.Equal(t, []materializer.Call{
+		{Call: "Health", TopologyID: "topo", Fence: 2},
+		{Call: "Deploy", TopologyID: "topo", Fence: 3},
+		{Call: "Health", TopologyID: "topo", Fence: 2, Rejected: true},
+	}, log(t, m))
+
+	healthy := materializer.NewTest(materializer.TestConfig{}, rd.Client, rediskey.New(rd.Prefix+"b:"))
+	units, err = healthy.Health(ctx, materializer.Scope{Fence: 1}, h)
+	require.NoError(t, err)
+	require.Empty(t, units)
+	units, err = materializer.Noop{}.Health(ctx, materializer.Scope{}, h)
+	require.NoError(t, err)
+	require.Empty(t, units)
+}

@@ -68,6 +68,9 @@ type BlankTopology struct {
 	Name           string
 	Mode           domain.Mode // "" = unihost
 	TargetHostUUID *string
+	// Idempotency, when set, records the request's Idempotency-Key and its
+	// response in the creation's transaction (see idempotency.go).
+	Idempotency *Idempotent[*domain.Topology]
 }
 
 // check enforces DOMAIN §2.1: name 1–64 characters (422), a known mode (422),
@@ -115,52 +118,92 @@ const (
 // `dmz-gateway` (ssh, deaddeck, forwards_l3, IP .2) joined by one bridge
 // edge, all in one transaction (DOMAIN §16). The subnet allocation lock is
 // taken first, so concurrent creations get distinct subnets. A taken name is
-// 409 `A topology named 'X' already exists.`.
+// 409 `A topology named 'X' already exists.`. With an idempotency key, the
+// key is recorded before anything else in the transaction (a concurrent
+// retry waits for it) and its response at the end; a key already taken is
+// answered as resolveKey says (a *Replay, ErrKeyReused, ErrKeyInFlight).
 func (db *DB) CreateBlankTopology(ctx context.Context, in BlankTopology) (*domain.Topology, error) {
 	if err := in.check(); err != nil {
 		return nil, err
 	}
 	var t domain.Topology
-	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
-		reserved, err := ReservedSubnetsTx(ctx, tx)
-		if err != nil {
-			return err
-		}
-		subnet, err := domain.NextSubnet(domain.PendingSubnetBase, reserved)
-		if err != nil {
-			return err
-		}
-		ip, err := domain.NextIP(subnet, nil)
-		if err != nil {
-			return err
-		}
-		err = tx.GetContext(ctx, &t, `INSERT INTO topologies (id, name, mode, target_host_uuid, config_snapshot)
-			VALUES ($1, $2, $3, $4, '{"blank": true}') RETURNING `+topologyColumns,
-			newID(), in.Name, in.Mode, in.TargetHostUUID)
-		if isUniqueViolation(err) {
-			return domain.Errorf(domain.EConflict, "A topology named '%s' already exists.", in.Name)
-		} else if bad := unstorableText(err); bad != nil {
-			return bad
-		} else if err != nil {
-			return fmt.Errorf("postgres: create topology: %w", err)
-		}
-		c := &childTx{ctx: ctx, tx: tx}
-		lan := &domain.LAN{ID: newID(), TopologyID: t.ID, Name: blankDMZName, Subnet: subnet, IsDMZ: true,
-			X: new(40.0), Y: new(40.0)}
-		if err := c.insertLAN(lan); err != nil {
-			return err
-		}
-		gw := &domain.Decky{UUID: newID(), TopologyID: t.ID, Name: blankGatewayName, HomeLANID: &lan.ID,
-			Services: []string{"ssh"}, IP: &ip, State: domain.DeckyPending, X: new(20.0), Y: new(60.0),
-			Config: map[string]any{"name": blankGatewayName, "archetype": "deaddeck", "forwards_l3": true}}
-		gw.SetIP(lan.Name, ip)
-		if err := c.insertDecky(gw); err != nil {
-			return err
-		}
-		return c.insertEdge(&domain.Edge{ID: newID(), TopologyID: t.ID, DeckyUUID: gw.UUID, LANID: lan.ID,
-			IsBridge: true, ForwardsL3: true})
+	var key *IdempotencyKey
+	if in.Idempotency != nil {
+		key = &in.Idempotency.IdempotencyKey
+	}
+	err := db.keyed(ctx, key, func() error {
+		return db.InTx(ctx, func(tx *sqlx.Tx) error { return createBlank(ctx, tx, in, &t) })
 	})
 	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// createBlank is CreateBlankTopology's transaction.
+func createBlank(ctx context.Context, tx *sqlx.Tx, in BlankTopology, out *domain.Topology) error {
+	if in.Idempotency != nil {
+		if err := insertKeyTx(ctx, tx, in.Idempotency.IdempotencyKey); err != nil {
+			return err
+		}
+	}
+	t, err := insertBlank(ctx, tx, in)
+	if err != nil {
+		return err
+	}
+	if in.Idempotency != nil {
+		resp, err := in.Idempotency.Respond(t)
+		if err != nil {
+			return err
+		}
+		if err := respondKeyTx(ctx, tx, in.Idempotency.IdempotencyKey, resp); err != nil {
+			return err
+		}
+	}
+	*out = *t
+	return nil
+}
+
+// insertBlank inserts the blank topology and its seed inside tx.
+func insertBlank(ctx context.Context, tx *sqlx.Tx, in BlankTopology) (*domain.Topology, error) {
+	reserved, err := ReservedSubnetsTx(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	subnet, err := domain.NextSubnet(domain.PendingSubnetBase, reserved)
+	if err != nil {
+		return nil, err
+	}
+	ip, err := domain.NextIP(subnet, nil)
+	if err != nil {
+		return nil, err
+	}
+	var t domain.Topology
+	err = tx.GetContext(ctx, &t, `INSERT INTO topologies (id, name, mode, target_host_uuid, config_snapshot)
+		VALUES ($1, $2, $3, $4, '{"blank": true}') RETURNING `+topologyColumns,
+		newID(), in.Name, in.Mode, in.TargetHostUUID)
+	if isUniqueViolation(err) {
+		return nil, domain.Errorf(domain.EConflict, "A topology named '%s' already exists.", in.Name)
+	} else if bad := unstorableText(err); bad != nil {
+		return nil, bad
+	} else if err != nil {
+		return nil, fmt.Errorf("postgres: create topology: %w", err)
+	}
+	c := &childTx{ctx: ctx, tx: tx}
+	lan := &domain.LAN{ID: newID(), TopologyID: t.ID, Name: blankDMZName, Subnet: subnet, IsDMZ: true,
+		X: new(40.0), Y: new(40.0)}
+	if err := c.insertLAN(lan); err != nil {
+		return nil, err
+	}
+	gw := &domain.Decky{UUID: newID(), TopologyID: t.ID, Name: blankGatewayName, HomeLANID: &lan.ID,
+		Services: []string{"ssh"}, IP: &ip, State: domain.DeckyPending, X: new(20.0), Y: new(60.0),
+		Config: map[string]any{"name": blankGatewayName, "archetype": "deaddeck", "forwards_l3": true}}
+	gw.SetIP(lan.Name, ip)
+	if err := c.insertDecky(gw); err != nil {
+		return nil, err
+	}
+	if err := c.insertEdge(&domain.Edge{ID: newID(), TopologyID: t.ID, DeckyUUID: gw.UUID, LANID: lan.ID,
+		IsBridge: true, ForwardsL3: true}); err != nil {
 		return nil, err
 	}
 	return &t, nil

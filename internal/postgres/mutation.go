@@ -36,6 +36,10 @@ type NewMutation struct {
 	// ExpectedVersion, when set, is compared with the topology's version and
 	// bumps it on match (DOMAIN §5); nil performs no check and no bump.
 	ExpectedVersion *int
+	// Idempotency, when set, records the request's Idempotency-Key and its
+	// response in the enqueue's own statement (see idempotency.go). Respond
+	// gets the mutation as it is inserted: id, topology, op, payload, state.
+	Idempotency *Idempotent[*domain.Mutation]
 }
 
 // mutationEventPayload is the payload of mutation.enqueued and
@@ -46,14 +50,49 @@ type mutationEventPayload struct {
 	Payload    json.RawMessage `json:"payload"`
 }
 
+// enqueueStatement checks liveness and version, bumps the version (when
+// $3 is given), hands out the mutation and event seqs and inserts both rows.
+const enqueueStatement = `
+WITH t AS (
+  UPDATE topologies
+     SET version = version + $2::int, mutation_seq = mutation_seq + 1, event_seq = event_seq + 1
+   WHERE id = $1 AND status IN ` + liveStatuses + ` AND ($3::int IS NULL OR version = $3::int)
+  RETURNING mutation_seq, event_seq
+), m AS (
+  INSERT INTO mutations (id, topology_id, seq, op, payload)
+  SELECT $4::uuid, $1::uuid, mutation_seq, $5::text, $6::jsonb FROM t
+  RETURNING seq, requested_at
+), e AS (
+  INSERT INTO events (topology_id, seq, name, data)
+  SELECT $1::uuid, event_seq, $7::text, $8::jsonb FROM t
+  RETURNING seq
+)`
+
+// enqueueKeyed is the extra part of a keyed enqueue: the key and its
+// response go in with the mutation, or not at all. A key already taken
+// violates the primary key and aborts the whole statement.
+const enqueueKeyed = `, k AS (
+  INSERT INTO idempotency_keys (user_uuid, route, key, request_hash, status, body)
+  SELECT $9::uuid, $10::text, $11::text, $12::bytea, $13::int, $14::bytea FROM t
+)`
+
+// enqueueResult is the statement's answer.
+const enqueueResult = `
+SELECT m.seq, m.requested_at, e.seq FROM m, e`
+
 // EnqueueMutation appends a pending mutation to a live topology's queue and
 // returns it with its committed `mutation.enqueued` event, which the caller
 // publishes. One statement checks liveness and version, bumps the version
 // (when expected is given), hands out the mutation and event seqs and inserts
-// both rows; concurrent enqueues with the same expected version therefore
-// have exactly one winner, decided by the UPDATE's WHERE under the row lock.
-// When no row comes back a plain read tells 404, 409 status and 409 version
-// apart (DOMAIN §4.2 order).
+// both rows, plus the idempotency key when one is given; concurrent enqueues
+// with the same expected version therefore have exactly one winner, decided
+// by the UPDATE's WHERE under the row lock. When no row comes back a plain
+// read tells 404, 409 status and 409 version apart (DOMAIN §4.2 order).
+//
+// With an idempotency key, a key already taken (the statement's key insert
+// failed, or it matched nothing because the first attempt already bumped the
+// version) is answered by resolveKey before any diagnosis: a *Replay of the
+// first response, ErrKeyReused or ErrKeyInFlight, and nothing is written.
 func (db *DB) EnqueueMutation(ctx context.Context, nm NewMutation) (*domain.Mutation, domain.Event, error) {
 	if !isUUID(nm.TopologyID) {
 		return nil, domain.Event{}, domain.ErrTopologyNotFound
@@ -68,32 +107,34 @@ func (db *DB) EnqueueMutation(ctx context.Context, nm NewMutation) (*domain.Muta
 	if nm.ExpectedVersion != nil {
 		bump = 1
 	}
-	const q = `
-WITH t AS (
-  UPDATE topologies
-     SET version = version + $2::int, mutation_seq = mutation_seq + 1, event_seq = event_seq + 1
-   WHERE id = $1 AND status IN ` + liveStatuses + ` AND ($3::int IS NULL OR version = $3::int)
-  RETURNING mutation_seq, event_seq
-), m AS (
-  INSERT INTO mutations (id, topology_id, seq, op, payload)
-  SELECT $4::uuid, $1::uuid, mutation_seq, $5::text, $6::jsonb FROM t
-  RETURNING seq, requested_at
-), e AS (
-  INSERT INTO events (topology_id, seq, name, data)
-  SELECT $1::uuid, event_seq, $7::text, $8::jsonb FROM t
-  RETURNING seq
-)
-SELECT m.seq, m.requested_at, e.seq FROM m, e`
+	q := enqueueStatement + enqueueResult
+	args := []any{nm.TopologyID, bump, nm.ExpectedVersion, m.ID, string(nm.Op), string(nm.Payload), ev.Name, string(ev.Envelope())}
+	if k := nm.Idempotency; k != nil {
+		resp, err := k.Respond(m)
+		if err != nil {
+			return nil, domain.Event{}, err
+		}
+		q = enqueueStatement + enqueueKeyed + enqueueResult
+		args = append(args, k.UserUUID, k.Route, k.Key, k.Hash, resp.Status, resp.Body)
+	}
 	// A status or version change between the failed statement and the
-	// diagnosing read (the row matched nothing, then matches) is retried.
-	for attempt := 0; attempt < 3; attempt++ {
-		err = db.QueryRowxContext(ctx, q, nm.TopologyID, bump, nm.ExpectedVersion, m.ID, string(nm.Op),
-			string(nm.Payload), ev.Name, string(ev.Envelope())).Scan(&m.Seq, &m.RequestedAt, &ev.Seq)
+	// diagnosing read (the row matched nothing, then matches) is retried,
+	// and so is a key that expired or was freed meanwhile.
+	for attempt := 0; attempt < keyAttempts; attempt++ {
+		err = db.QueryRowxContext(ctx, q, args...).Scan(&m.Seq, &m.RequestedAt, &ev.Seq)
 		if err == nil {
 			return m, ev, nil
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
+		taken := isKeyTaken(err)
+		if !taken && !errors.Is(err, sql.ErrNoRows) {
 			return nil, domain.Event{}, fmt.Errorf("postgres: enqueue mutation: %w", err)
+		}
+		if nm.Idempotency != nil {
+			if err := db.resolveKey(ctx, nm.Idempotency.IdempotencyKey); !runAgain(err) {
+				return nil, domain.Event{}, err
+			} else if taken {
+				continue
+			}
 		}
 		t, err := db.GetTopology(ctx, nm.TopologyID)
 		if err != nil {

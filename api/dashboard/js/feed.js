@@ -42,7 +42,7 @@ export class FeedMethods {
         items.push({ name: `mutation.${m.state}`, ts: tsOf(m.applied_at), env: { payload: { mutation_id: m.id, op: m.op, reason: m.reason } }, inner: m.payload });
       }
     }
-    for (const e of this.statusEvents) items.push({ name: 'status', ts: tsOf(e.at), env: { payload: { state: e.to_status, reason: e.reason } } });
+    for (const e of this.statusEvents) items.push({ name: 'status', ts: tsOf(e.at), env: { payload: { state: e.to_status, from: e.from_status, reason: e.reason } } });
     items.sort((a, b) => b.ts - a.ts);
     for (const it of items.slice(0, HISTORY_MAX)) {
       it.env.ts = it.ts;
@@ -59,11 +59,13 @@ export class FeedMethods {
       if (this.feedKeys.size > 20000) this.feedKeys.delete(this.feedKeys.values().next().value);
     } else if (name === 'status') {
       // The API's status history and the event of one transition carry
-      // times a little apart: one line per state within a few seconds.
+      // times a little apart: one line per transition within a few
+      // seconds. Two transitions to one state (deploying → active, then a
+      // heal's degraded → active) are told apart by where they came from.
       const t = Number(env.ts) || 0;
       const seen = this.statusSeen || (this.statusSeen = []);
-      if (seen.some((x) => x.state === p.state && Math.abs(x.ts - t) < 3)) return;
-      seen.push({ state: p.state, ts: t });
+      if (seen.some((x) => x.state === p.state && (!x.from || !p.from || x.from === p.from) && Math.abs(x.ts - t) < 3)) return;
+      seen.push({ state: p.state, from: p.from, ts: t });
     }
     let body, state = '';
     if (name.startsWith('mutation.')) {
