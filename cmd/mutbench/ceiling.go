@@ -16,29 +16,8 @@ import (
 
 	"github.com/decnet/mazenet/cmd/internal/benchkit"
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/postgres"
 )
-
-// enqueueStatement is postgres.EnqueueMutation's statement, copied
-// verbatim (the store does not export it); TestEnqueueStatementMatchesStore
-// fails when the two differ. Parameters: $1 topology id, $2 version bump
-// (0 or 1), $3 expected version or NULL, $4 mutation id, $5 op, $6 payload,
-// $7 event name, $8 event envelope.
-const enqueueStatement = `
-WITH t AS (
-  UPDATE topologies
-     SET version = version + $2::int, mutation_seq = mutation_seq + 1, event_seq = event_seq + 1
-   WHERE id = $1 AND status IN ('active', 'degraded') AND ($3::int IS NULL OR version = $3::int)
-  RETURNING mutation_seq, event_seq
-), m AS (
-  INSERT INTO mutations (id, topology_id, seq, op, payload)
-  SELECT $4::uuid, $1::uuid, mutation_seq, $5::text, $6::jsonb FROM t
-  RETURNING seq, requested_at
-), e AS (
-  INSERT INTO events (topology_id, seq, name, data)
-  SELECT $1::uuid, event_seq, $7::text, $8::jsonb FROM t
-  RETURNING seq
-)
-SELECT m.seq, m.requested_at, e.seq FROM m, e`
 
 // ceilingResult is one pgbench run of the enqueue statement.
 type ceilingResult struct {
@@ -75,7 +54,7 @@ func ceilingScript(tid string) string {
 		lit(tid), "0", "NULL", "gen_random_uuid()", lit(string(domain.OpUpdateLAN)), lit(payload),
 		lit(domain.EventEnqueued), lit(string(ev.Envelope())),
 	}
-	stmt := enqueueStatement
+	stmt := postgres.EnqueueSQL
 	for i := len(args); i >= 1; i-- {
 		stmt = strings.ReplaceAll(stmt, "$"+strconv.Itoa(i), args[i-1])
 	}

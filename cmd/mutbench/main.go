@@ -20,7 +20,7 @@
 //     the load and after it, and how long after the load stopped the backlog
 //     was gone.
 //   - ceiling: pgbench runs the exact enqueue statement of
-//     postgres.EnqueueMutation (a copy, kept true by a test) with -clients
+//     postgres.EnqueueMutation (postgres.EnqueueSQL, the store's own constant) with -clients
 //     clients for -duration against its own scratch schema with -topologies
 //     topologies: the durable ceiling the burst's accepted rate is compared
 //     with.

@@ -80,6 +80,13 @@ const enqueueKeyed = `, k AS (
 const enqueueResult = `
 SELECT m.seq, m.requested_at, e.seq FROM m, e`
 
+// EnqueueSQL is the enqueue statement as EnqueueMutation runs it without an
+// idempotency key. It is exported for cmd/mutbench, whose pgbench ceiling
+// must run exactly the statement the api runs. Parameters: $1 topology id,
+// $2 version bump (0 or 1), $3 expected version or NULL, $4 mutation id,
+// $5 op, $6 payload, $7 event name, $8 event envelope.
+const EnqueueSQL = enqueueStatement + enqueueResult
+
 // EnqueueMutation appends a pending mutation to a live topology's queue and
 // returns it with its committed `mutation.enqueued` event, which the caller
 // publishes. One statement checks liveness and version, bumps the version
@@ -107,7 +114,7 @@ func (db *DB) EnqueueMutation(ctx context.Context, nm NewMutation) (*domain.Muta
 	if nm.ExpectedVersion != nil {
 		bump = 1
 	}
-	q := enqueueStatement + enqueueResult
+	q := EnqueueSQL
 	args := []any{nm.TopologyID, bump, nm.ExpectedVersion, m.ID, string(nm.Op), string(nm.Payload), ev.Name, string(ev.Envelope())}
 	if k := nm.Idempotency; k != nil {
 		resp, err := k.Respond(m)
