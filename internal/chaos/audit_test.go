@@ -472,12 +472,31 @@ func (a *audit) auditClients(ctx context.Context, db *sql.DB, clients []*sseClie
 	}
 }
 
+// excusedSince is when the client last connected with a snapshot that, by
+// auditClients' rules, excuses the events it misses (`resume: incomplete` to
+// a client that may lag by the retention, `resume: none` although it sent an
+// id or on a reconnect before it saw any id); zero if none did.
+func (c *sseClient) excusedSince() time.Time {
+	_, conns, _, _ := c.snapshot()
+	var since time.Time
+	for i, cn := range conns {
+		if (cn.Resume == "incomplete" && !c.noIncomplete) || (cn.Resume == "none" && (cn.ResumeID != "" || i > 0)) {
+			since = cn.Started
+		}
+	}
+	return since
+}
+
 // caughtUp reports whether every client saw the terminal event of every
-// given mutation of its topology.
+// given mutation of its topology. A client that was told its missed events
+// are gone (see excusedSince) only owes the mutations posted after that
+// connection: the earlier ones may be exactly what retention dropped, which
+// it can never receive and the audit does not ask of it.
 func caughtUp(clients []*sseClient, muts []*attempt, states map[string]string) bool {
 	for _, c := range clients {
+		since := c.excusedSince()
 		for _, m := range muts {
-			if m.Topo != c.topo {
+			if m.Topo != c.topo || m.At.Before(since) {
 				continue
 			}
 			name := terminalName(states[m.MID])

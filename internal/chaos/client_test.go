@@ -233,18 +233,18 @@ func (a *apiClient) call(ctx context.Context, method, path, class string, in, ou
 	return resp.StatusCode, b, nil
 }
 
-// login logs the seeded admin in.
-func (a *apiClient) login(ctx context.Context) error {
+// login logs the seeded admin in; it returns the status (0: no answer).
+func (a *apiClient) login(ctx context.Context) (int, error) {
 	var v struct {
 		AccessToken string `json:"access_token"`
 	}
 	st, b, err := a.call(ctx, "POST", "/api/v1/auth/login", "POST login",
 		map[string]string{"username": "admin", "password": adminPassword}, &v)
 	if err != nil || st != 200 || v.AccessToken == "" {
-		return fmt.Errorf("login: status %d %v %s", st, err, excerpt(b, 200))
+		return st, fmt.Errorf("login: status %d %v %s", st, err, excerpt(b, 200))
 	}
 	a.token = v.AccessToken
-	return nil
+	return st, nil
 }
 
 // createActive creates a blank topology, deploys it and waits until it is

@@ -118,9 +118,13 @@ func (l *loader) post(ctx context.Context, id, op, name string, payload map[stri
 }
 
 // run posts to each topology at rate mutations per second (each topology
-// its own sequential stream, so an add's remove always follows it) until ctx
-// ends; it returns when every stream stopped.
-func (l *loader) run(ctx context.Context, rates map[string]float64) {
+// its own sequential stream, so an add's remove always follows it) until
+// stop ends; it returns when every stream stopped. A POST in flight when
+// stop ends is sent with ctx and answered: cancelling it would leave a
+// mutation that the api may still commit after the scenario measured the
+// drain, which the audit would then look for in every client without the
+// scenario having waited for it.
+func (l *loader) run(ctx, stop context.Context, rates map[string]float64) {
 	var wg sync.WaitGroup
 	for id, rate := range rates {
 		if rate <= 0 {
@@ -133,10 +137,12 @@ func (l *loader) run(ctx context.Context, rates map[string]float64) {
 			defer tick.Stop()
 			for {
 				select {
-				case <-ctx.Done():
+				case <-stop.Done():
 					return
 				case <-tick.C:
-					l.next(ctx, id)
+					if stop.Err() == nil {
+						l.next(ctx, id)
+					}
 				}
 			}
 		}()
@@ -146,11 +152,11 @@ func (l *loader) run(ctx context.Context, rates map[string]float64) {
 
 // background starts run and returns a stop function that waits for it.
 func (l *loader) background(ctx context.Context, rates map[string]float64) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
+	stopCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		l.run(ctx, rates)
+		l.run(ctx, stopCtx, rates)
 	}()
 	return func() {
 		cancel()

@@ -134,6 +134,13 @@ func (db *DB) EnqueueMutation(ctx context.Context, nm NewMutation) (*domain.Muta
 		}
 		taken := isKeyTaken(err)
 		if !taken && !errors.Is(err, sql.ErrNoRows) {
+			// The request's deadline or its client's departure may have
+			// hidden the answer of a statement that committed.
+			if ctx.Err() != nil {
+				if ok, rerr := db.enqueued(ctx, m, &ev); rerr == nil && ok {
+					return m, ev, nil
+				}
+			}
 			return nil, domain.Event{}, fmt.Errorf("postgres: enqueue mutation: %w", err)
 		}
 		if nm.Idempotency != nil {
@@ -155,6 +162,44 @@ func (db *DB) EnqueueMutation(ctx context.Context, nm NewMutation) (*domain.Muta
 		}
 	}
 	return nil, domain.Event{}, domain.Errorf(domain.EConflict, "The topology changed while the mutation was enqueued; retry")
+}
+
+// enqueuedTimeout bounds how long EnqueueMutation spends finding out what
+// became of a statement whose context ended.
+const enqueuedTimeout = 3 * time.Second
+
+// enqueued reports whether the enqueue statement of m committed, filling in
+// m's seq and time and ev's seq if so. EnqueueMutation asks when its context
+// ended: lib/pq then reports the context's error even when the statement had
+// already run (the cancel request it sends reaches an idle server, and the
+// result it reads afterwards is discarded), and answering 503 for a mutation
+// that exists would make a retrying client enqueue it twice. The statement
+// holds its topology's row lock until it commits or rolls back, so waiting
+// for that lock first (FOR SHARE conflicts with the UPDATE's lock) makes the
+// answer exact; a statement that never reached the server, or was cancelled
+// there, left nothing. It runs on a context of its own, since ctx has ended.
+func (db *DB) enqueued(ctx context.Context, m *domain.Mutation, ev *domain.Event) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), enqueuedTimeout)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, `SELECT FROM topologies WHERE id = $1 FOR SHARE`, m.TopologyID); err != nil {
+		return false, fmt.Errorf("postgres: enqueue outcome: %w", err)
+	}
+	var evSeq sql.NullInt64
+	err := db.QueryRowxContext(ctx, `
+SELECT m.seq, m.requested_at,
+       (SELECT e.seq FROM events e
+         WHERE e.topology_id = m.topology_id AND e.name = $2 AND e.data->'payload'->>'mutation_id' = $3
+         ORDER BY e.seq DESC LIMIT 1)
+  FROM mutations m WHERE m.id = $1::uuid`, m.ID, domain.EventEnqueued, m.ID).Scan(&m.Seq, &m.RequestedAt, &evSeq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("postgres: enqueue outcome: %w", err)
+	}
+	// The event was written by the same statement; it can only be missing
+	// if the outbox was pruned meanwhile, and then it is published already.
+	ev.Seq = evSeq.Int64
+	return true, nil
 }
 
 // ListMutations returns a topology's mutations, newest first, optionally
