@@ -53,9 +53,11 @@ type loginResponse struct {
 
 // handleLogin exchanges a username and password for an access token.
 //
-// Every well-formed attempt is counted against the client IP and the
-// username before the password is looked at, so the 11th attempt within the
-// window is refused even when it would have been right. An unknown user
+// Every well-formed attempt reserves an attempt against the client IP and
+// the username before the password is looked at, and a right password gives
+// it back (auth.LoginLimiter): only failures count, so once the window holds
+// 10 failures the next attempt is refused even when it would have been
+// right, while an operator logging in from many tabs never is. An unknown user
 // costs one bcrypt comparison like a wrong password, and both answer the
 // same 401. A password over 72 bytes is simply wrong here (it could never
 // have been set).
@@ -76,12 +78,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	case "":
 		hash = &u.PasswordHash
 	case domain.ENotFound:
-	default:
+	default: // an outage is no failed guess
+		s.releaseLoginAttempt(r, req.Username)
 		return err
 	}
 	if !auth.CheckPasswordOrDummyCost(hash, req.Password, s.BcryptCost) {
 		return errBadCredentials
 	}
+	s.releaseLoginAttempt(r, req.Username)
 	token, _, err := s.Tokens.Issue(u.UUID)
 	if err != nil {
 		return err
@@ -90,12 +94,29 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	return web.JSON(w, http.StatusOK, loginResponse{AccessToken: token, TokenType: "bearer", MustChangePassword: u.MustChangePassword})
 }
 
-// allowLoginAttempt counts one password attempt for username from the
-// request's client IP. When the limit is hit it sets Retry-After and returns
-// the 429. A Redis failure fails closed: the limiter is the only brake on
-// online guessing.
+// allowLoginAttempt reserves one password attempt for username from the
+// request's client IP, before the password is compared. When the limit is
+// hit it sets Retry-After and returns the 429. A Redis failure fails closed
+// (503 through web.Error's outage classifier): the limiter is the only brake
+// on online guessing. The reservation stays counted as a failure unless
+// releaseLoginAttempt gives it back.
 func (s *Server) allowLoginAttempt(w http.ResponseWriter, r *http.Request, username string) error {
-	ok, retry, err := auth.NewLoginLimiter(s.Redis, s.Keys).Allow(r.Context(), s.clientIP(r), username)
+	ok, retry, err := s.limiter().Allow(r.Context(), s.clientIP(r), username)
+	return s.limitAnswer(w, ok, retry, err)
+}
+
+// checkLoginLimit refuses, without counting anything, a request for username
+// while its IP or username is locked out: credentials already verified (the
+// /monitoring cache) are successes, yet must not answer differently from a
+// guess while the key is locked out.
+func (s *Server) checkLoginLimit(w http.ResponseWriter, r *http.Request, username string) error {
+	ok, retry, err := s.limiter().Check(r.Context(), s.clientIP(r), username)
+	return s.limitAnswer(w, ok, retry, err)
+}
+
+// limitAnswer turns a limiter verdict into nil, the 429 with Retry-After, or
+// the Redis error.
+func (s *Server) limitAnswer(w http.ResponseWriter, ok bool, retry time.Duration, err error) error {
 	if err != nil {
 		return err
 	}
@@ -105,6 +126,20 @@ func (s *Server) allowLoginAttempt(w http.ResponseWriter, r *http.Request, usern
 	}
 	return nil
 }
+
+// releaseLoginAttempt gives back the attempt allowLoginAttempt reserved,
+// once the password proved right (or could not be checked because the store
+// was down): only failures count. A Redis failure here is logged, not
+// returned: the counter then keeps one attempt too many, the safe side.
+func (s *Server) releaseLoginAttempt(r *http.Request, username string) {
+	if err := s.limiter().Release(r.Context(), s.clientIP(r), username); err != nil {
+		s.Log.WarnContext(r.Context(), "release login attempt", "err", err)
+	}
+}
+
+// limiter is the login limiter of DOMAIN §11.2, shared by every password
+// check (login, change-password, /monitoring).
+func (s *Server) limiter() *auth.LoginLimiter { return auth.NewLoginLimiter(s.Redis, s.Keys) }
 
 // clientIP is the address login attempts are counted against: the peer of
 // the TCP connection, or with TrustProxyHeaders the last X-Forwarded-For
@@ -165,9 +200,9 @@ type changePasswordRequest struct {
 //
 // A wrong old_password is 400 `Incorrect password`, not 401: the bearer
 // token is valid, only a form field is wrong, and a 401 would make the
-// dashboard (and any client following RFC 9110) drop a good session. Attempts
-// count against the login limiter (IP and username), because the old
-// password is a credential being guessed just as at login; the new password
+// dashboard (and any client following RFC 9110) drop a good session. Wrong
+// old passwords count against the login limiter (IP and username), because
+// the old password is a credential being guessed just as at login; the new password
 // must be 12–72 bytes (422) and differ from the old one (422).
 func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) error {
 	var req changePasswordRequest
@@ -184,6 +219,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) er
 	if !auth.CheckPassword(u.PasswordHash, req.OldPassword) {
 		return errWrongPassword
 	}
+	s.releaseLoginAttempt(r, u.Username)
 	if req.NewPassword == req.OldPassword {
 		return errSamePassword
 	}

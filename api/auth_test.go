@@ -413,3 +413,25 @@ func TestAuthRejectsBadTokens(t *testing.T) {
 	status, _, _ := authCall(t, e.HTTP.URL, "GET", "/api/v1/auth/me", nil, "", map[string]string{"Authorization": "Basic " + e.AdminToken})
 	require.Equal(t, http.StatusUnauthorized, status)
 }
+
+// Issue 8, item 9: an operator opening many tabs (a login each) never locks
+// themselves out; failures still do.
+func TestLoginSuccessesDoNotCount(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	for i := range 3 * auth.LoginMaxAttempts {
+		status, _ := authLogin(t, e, "viewer", testPassword)
+		require.Equal(t, http.StatusOK, status, "login %d", i)
+	}
+	// A right old password at change-password is a success too.
+	status, raw := e.do("POST", "/api/v1/auth/change-password",
+		map[string]string{"old_password": testPassword, "new_password": "a brand new password"}, e.ViewerToken)
+	require.Equal(t, http.StatusOK, status, "%s", raw)
+
+	for i := range auth.LoginMaxAttempts {
+		status, raw := e.do("POST", "/api/v1/auth/login", map[string]string{"username": "viewer", "password": "wrong password"}, "")
+		require.Equal(t, http.StatusUnauthorized, status, "failure %d: %s", i, raw)
+	}
+	status, raw = e.do("POST", "/api/v1/auth/login", map[string]string{"username": "viewer", "password": "a brand new password"}, "")
+	require.Equal(t, http.StatusTooManyRequests, status, "the failures lock it out: %s", raw)
+}

@@ -60,10 +60,12 @@ type Server struct {
 	// for admins (HTTP Basic with an admin's username and password).
 	AsynqRedis *redis.Options
 
-	// basicCache remembers successful Basic logins to /monitoring for a
-	// minute, keyed by a hash of the credentials, so the UI's polling does
-	// not pay a bcrypt comparison per request.
-	basicCache *sync.Map // [32]byte → time.Time (expiry); made by Handler
+	// basicCache remembers Basic credentials of /monitoring that bcrypt
+	// verified, keyed by a hash of the credentials, with the password hash
+	// they matched, so the UI's polling does not pay a bcrypt comparison per
+	// request. It only skips bcrypt: every request still checks the user row
+	// (basicAdmin), so revocation is immediate.
+	basicCache *sync.Map // [32]byte → basicEntry; made by Handler
 	// TrustProxyHeaders makes the login rate limiter count attempts against
 	// the last X-Forwarded-For entry instead of the TCP peer. Set it only
 	// behind a proxy that appends the address it saw, such as Heroku's

@@ -19,9 +19,11 @@ const maxUsernameChars = 64
 var (
 	errUserNotFound = domain.Errorf(domain.ENotFound, "User not found")
 	errBadRole      = domain.Errorf(domain.EUnprocessable, "role must be 'admin' or 'viewer'")
-	// An admin may not delete or re-role themselves (DOMAIN §11.2), which
-	// also guarantees at least one admin always remains. 409: the request is
-	// well-formed but conflicts with who is asking.
+	// An admin may not delete or re-role themselves (DOMAIN §11.2). 409: the
+	// request is well-formed but conflicts with who is asking. That alone
+	// does not keep an admin: two admins can remove each other at the same
+	// moment, so the store refuses to remove the last one
+	// (postgres.ErrLastAdmin, also 409) under a lock on the admin rows.
 	errDeleteSelf = domain.Errorf(domain.EConflict, "You cannot delete your own account")
 	errRoleSelf   = domain.Errorf(domain.EConflict, "You cannot change your own role")
 )
@@ -114,7 +116,7 @@ func isSelf(r *http.Request, id string) bool {
 }
 
 // handleUserDelete removes a user (204). Their tokens stop working at once:
-// authentication needs the user row.
+// authentication needs the user row. Removing the last admin is 409.
 func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) error {
 	id, err := targetUser(r)
 	if err != nil {
@@ -136,6 +138,7 @@ type setRoleRequest struct {
 
 // handleUserSetRole changes another user's role and, when it really changes,
 // revokes their tokens (tokens_valid_from). Returns the updated user.
+// Demoting the last admin is 409.
 func (s *Server) handleUserSetRole(w http.ResponseWriter, r *http.Request) error {
 	id, err := targetUser(r)
 	if err != nil {

@@ -1,9 +1,13 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,4 +177,54 @@ func TestUserResetPassword(t *testing.T) {
 	status, _ = e.do("PUT", "/api/v1/config/users/8b0f3c1e-6f0e-4f8e-9d55-0c3c1f1e2a7b/reset-password",
 		map[string]string{"new_password": "handed over password"}, e.AdminToken)
 	require.Equal(t, http.StatusNotFound, status)
+}
+
+// Issue 8, item 6: two admins demoting or deleting each other at the same
+// moment leave one admin; exactly one of them gets 409.
+func TestUserAdminsRemovingEachOtherKeepOne(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	ctx := context.Background()
+	const rounds = 8
+	conflicts := 0
+	for round := range rounds {
+		a, aTok := e.createUser(fmt.Sprintf("a%d", round), domain.RoleAdmin, false)
+		b, bTok := e.createUser(fmt.Sprintf("b%d", round), domain.RoleAdmin, false)
+		_, err := e.DB.ExecContext(ctx, `UPDATE users SET role = 'viewer' WHERE uuid NOT IN ($1, $2)`, a.UUID, b.UUID)
+		require.NoError(t, err)
+
+		remove := func(target, token string) (int, []byte) {
+			if round%2 == 0 {
+				return e.do("PUT", "/api/v1/config/users/"+target+"/role", map[string]string{"role": "viewer"}, token)
+			}
+			return e.do("DELETE", "/api/v1/config/users/"+target, nil, token)
+		}
+		start := make(chan struct{})
+		statuses := make([]int, 2)
+		bodies := make([][]byte, 2)
+		var wg sync.WaitGroup
+		wg.Go(func() { <-start; statuses[0], bodies[0] = remove(b.UUID, aTok) })
+		wg.Go(func() { <-start; statuses[1], bodies[1] = remove(a.UUID, bTok) })
+		close(start)
+		wg.Wait()
+
+		var admins int
+		require.NoError(t, e.DB.GetContext(ctx, &admins, `SELECT count(*) FROM users WHERE role = 'admin'`))
+		require.Equal(t, 1, admins, "round %d: %d %s / %d %s", round, statuses[0], bodies[0], statuses[1], bodies[1])
+		slices.Sort(statuses)
+		ok := http.StatusOK
+		if round%2 == 1 {
+			ok = http.StatusNoContent
+		}
+		// The loser gets 409 when both requests passed authentication
+		// before either committed; when the winner committed first, the
+		// loser is no admin any more (403) or no user at all (401).
+		require.Contains(t, []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusConflict}, statuses[1],
+			"round %d: %s / %s", round, bodies[0], bodies[1])
+		require.Equal(t, ok, statuses[0], "round %d: %s / %s", round, bodies[0], bodies[1])
+		if statuses[1] == http.StatusConflict {
+			conflicts++
+		}
+	}
+	t.Logf("%d of %d rounds raced to the 409 (the others were serialized by timing)", conflicts, rounds)
 }

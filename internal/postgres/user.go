@@ -5,7 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/decnet/mazenet/internal/domain"
 )
@@ -50,7 +54,14 @@ func (db *DB) CreateUser(ctx context.Context, u *domain.User) error {
 
 // GetUserByUsername returns a user by exact username, or a 404. Login uses it
 // and answers 401 either way, so the 404 never reaches a client from there.
+//
+// A username with a NUL byte or invalid UTF-8 cannot exist (PostgreSQL text
+// cannot hold either, and would answer the query with an error, a 500), so it
+// is a plain 404 without a round trip.
 func (db *DB) GetUserByUsername(ctx context.Context, username string) (*domain.User, error) {
+	if strings.IndexByte(username, 0) >= 0 || !utf8.ValidString(username) {
+		return nil, notFound("User")
+	}
 	var u domain.User
 	err := db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users WHERE username = $1`, username)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -70,36 +81,81 @@ func (db *DB) ListUsers(ctx context.Context) ([]domain.User, error) {
 	return users, nil
 }
 
+// ErrLastAdmin refuses a demotion or deletion that would leave no admin.
+var ErrLastAdmin = domain.Errorf(domain.EConflict, "At least one admin must remain")
+
 // DeleteUser removes a user; their denylisted tokens go with them (ON DELETE
 // CASCADE) and any token they still hold fails because the row is gone.
+// Deleting the last admin is ErrLastAdmin (409), even when two admins delete
+// each other at the same moment (see keepAnAdmin).
 func (db *DB) DeleteUser(ctx context.Context, userUUID string) error {
 	if !isUUID(userUUID) {
 		return notFound("User")
 	}
-	res, err := db.ExecContext(ctx, `DELETE FROM users WHERE uuid = $1`, userUUID)
-	if err != nil {
-		return fmt.Errorf("postgres: delete user: %w", err)
-	}
-	return requireOneUser(res)
+	return db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := keepAnAdmin(ctx, tx, userUUID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE uuid = $1`, userUUID)
+		if err != nil {
+			return fmt.Errorf("postgres: delete user: %w", err)
+		}
+		return requireOneUser(res)
+	})
 }
 
 // SetRole changes a user's role. When the role actually changes it also moves
 // tokens_valid_from to now, revoking every token the user holds (DOMAIN
 // §11.2); re-sending the current role is a no-op that logs nobody out.
+// Demoting the last admin is ErrLastAdmin (409), even when two admins demote
+// each other at the same moment (see keepAnAdmin).
 func (db *DB) SetRole(ctx context.Context, userUUID string, role domain.Role) (*domain.User, error) {
 	if !isUUID(userUUID) {
 		return nil, notFound("User")
 	}
 	var u domain.User
-	err := db.GetContext(ctx, &u, `UPDATE users SET role = $2,
-		tokens_valid_from = CASE WHEN role <> $2 THEN $3 ELSE tokens_valid_from END
-		WHERE uuid = $1 RETURNING `+userColumns, userUUID, role, db.userClock())
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("User")
-	} else if err != nil {
-		return nil, fmt.Errorf("postgres: set role: %w", err)
+	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if role != domain.RoleAdmin {
+			if err := keepAnAdmin(ctx, tx, userUUID); err != nil {
+				return err
+			}
+		}
+		err := tx.GetContext(ctx, &u, `UPDATE users SET role = $2,
+			tokens_valid_from = CASE WHEN role <> $2 THEN $3 ELSE tokens_valid_from END
+			WHERE uuid = $1 RETURNING `+userColumns, userUUID, role, db.userClock())
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("User")
+		} else if err != nil {
+			return fmt.Errorf("postgres: set role: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &u, nil
+}
+
+// keepAnAdmin returns ErrLastAdmin when userUUID is the only admin left, so
+// the caller's demotion or deletion would leave none (issue 8, item 6).
+//
+// It locks every admin row (FOR UPDATE, in uuid order so two callers never
+// deadlock) for the rest of tx. Two admins demoting or deleting each other at
+// once therefore run one after the other: the second waits on the first's
+// lock, and under READ COMMITTED its locking read re-checks the rows the
+// first changed, so it no longer counts the admin the first one removed and
+// gets the 409. An admin promoted concurrently may be missed, which can only
+// refuse a change that would have been safe, never allow a bad one.
+func keepAnAdmin(ctx context.Context, tx *sqlx.Tx, userUUID string) error {
+	var isTarget []bool
+	if err := tx.SelectContext(ctx, &isTarget, `SELECT uuid = $1 FROM users WHERE role = $2
+		ORDER BY uuid FOR UPDATE`, userUUID, domain.RoleAdmin); err != nil {
+		return fmt.Errorf("postgres: lock admins: %w", err)
+	}
+	if len(isTarget) == 1 && isTarget[0] {
+		return ErrLastAdmin
+	}
+	return nil
 }
 
 // SetPassword stores a new password hash, sets must_change_password and moves

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -210,4 +211,84 @@ func TestUserPruneIsBounded(t *testing.T) {
 	n, err = db.PruneRevokedTokens(ctx, 3)
 	require.NoError(t, err)
 	require.EqualValues(t, 2, n)
+}
+
+func TestUserLookupRejectsUnstorableNames(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	for _, name := range []string{"ad\x00min", "\xff\xfe", "admin\x00"} {
+		_, err := db.GetUserByUsername(context.Background(), name)
+		require.Equal(t, domain.ENotFound, domain.ErrorCode(err), "%q: %v", name, err)
+	}
+}
+
+func TestUserKeepsLastAdmin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.New(t)
+	a := newUser(t, db, "ann", domain.RoleAdmin)
+	v := newUser(t, db, "val", domain.RoleViewer)
+
+	_, err := db.SetRole(ctx, a.UUID, domain.RoleViewer)
+	require.ErrorIs(t, err, postgres.ErrLastAdmin)
+	require.Equal(t, domain.EConflict, domain.ErrorCode(err))
+	require.ErrorIs(t, db.DeleteUser(ctx, a.UUID), postgres.ErrLastAdmin)
+	got, err := db.SetRole(ctx, a.UUID, domain.RoleAdmin)
+	require.NoError(t, err, "re-sending admin to the last admin is fine")
+	require.Equal(t, domain.RoleAdmin, got.Role)
+
+	// Viewers come and go freely, and with a second admin the first may go.
+	_, err = db.SetRole(ctx, v.UUID, domain.RoleViewer)
+	require.NoError(t, err)
+	_, err = db.SetRole(ctx, v.UUID, domain.RoleAdmin)
+	require.NoError(t, err)
+	_, err = db.SetRole(ctx, a.UUID, domain.RoleViewer)
+	require.NoError(t, err)
+	require.ErrorIs(t, db.DeleteUser(ctx, v.UUID), postgres.ErrLastAdmin)
+	require.NoError(t, db.DeleteUser(ctx, a.UUID))
+}
+
+// Issue 8, item 6: two admins removing each other at the same moment must
+// not leave zero admins; exactly one of them gets the 409.
+func TestUserLastAdminUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := dbtest.New(t)
+	const rounds = 40
+	removals := []struct {
+		name string
+		fn   func(id string) error
+	}{
+		{"demote", func(id string) error { _, err := db.SetRole(ctx, id, domain.RoleViewer); return err }},
+		{"delete", func(id string) error { return db.DeleteUser(ctx, id) }},
+	}
+	for round := range rounds {
+		_, err := db.ExecContext(ctx, `DELETE FROM users`)
+		require.NoError(t, err)
+		a := newUser(t, db, fmt.Sprintf("a%d", round), domain.RoleAdmin)
+		b := newUser(t, db, fmt.Sprintf("b%d", round), domain.RoleAdmin)
+		// Each goroutine removes the other admin: demote/demote,
+		// demote/delete, delete/demote, delete/delete in turn.
+		first, second := removals[round%2], removals[(round/2)%2]
+
+		start := make(chan struct{})
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		wg.Go(func() { <-start; errs[0] = first.fn(b.UUID) })
+		wg.Go(func() { <-start; errs[1] = second.fn(a.UUID) })
+		close(start)
+		wg.Wait()
+
+		var admins int
+		require.NoError(t, db.GetContext(ctx, &admins, `SELECT count(*) FROM users WHERE role = 'admin'`))
+		require.Equal(t, 1, admins, "round %d (%s/%s): %v", round, first.name, second.name, errs)
+		conflicts := 0
+		for _, err := range errs {
+			if err != nil {
+				require.ErrorIs(t, err, postgres.ErrLastAdmin, "round %d", round)
+				conflicts++
+			}
+		}
+		require.Equal(t, 1, conflicts, "round %d (%s/%s): exactly one gets the 409", round, first.name, second.name)
+	}
 }
