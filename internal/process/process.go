@@ -8,25 +8,13 @@ package process
 
 import (
 	"context"
-	"log/slog"
 	"net"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/decnet/mazenet/internal/config"
 	"github.com/decnet/mazenet/internal/postgres"
 )
-
-// Logger returns log when code set one (a test's Config.Log), else JSON
-// lines on stderr at level (DECNET_LOG_LEVEL).
-func Logger(log *slog.Logger, level slog.Level) *slog.Logger {
-	if log != nil {
-		return log
-	}
-	return config.NewLogger(os.Stderr, level)
-}
 
 // Stores are the connections a process serves from.
 type Stores struct {

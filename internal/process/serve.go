@@ -7,8 +7,20 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
+
+	"github.com/decnet/mazenet/internal/config"
 )
+
+// Logger returns log when code set one (a test's Config.Log), else JSON
+// lines on stderr at level (DECNET_LOG_LEVEL).
+func Logger(log *slog.Logger, level slog.Level) *slog.Logger {
+	if log != nil {
+		return log
+	}
+	return config.NewLogger(os.Stderr, level)
+}
 
 // Listen returns ln when code handed one in (a test binds 127.0.0.1:0 first
 // and so knows the address), else a TCP listener on addr.
