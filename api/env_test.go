@@ -51,7 +51,7 @@ const testSecret = "test-secret-test-secret-test-secret!"
 func testConfig(rd *dbtest.Redis) Config {
 	return Config{
 		RedisPrefix: rd.Prefix, Queue: rd.Queue, JWTSecret: []byte(testSecret),
-		Log: slog.New(slog.DiscardHandler), BcryptCost: bcrypt.MinCost,
+		Log: slog.New(slog.DiscardHandler), BcryptCost: bcrypt.MinCost, DBMaxConns: dbtest.MaxConns,
 	}
 }
 

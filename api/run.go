@@ -1,13 +1,10 @@
 package api
 
 import (
+	"cmp"
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"os"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -17,6 +14,7 @@ import (
 	"github.com/decnet/mazenet/internal/config"
 	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
+	"github.com/decnet/mazenet/internal/process"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
@@ -68,6 +66,9 @@ type Config struct {
 	Materializer     string
 	TestMaterializer materializer.TestConfig
 	LogLevel         slog.Level
+	// DBMaxConns bounds the Postgres pool (DECNET_DB_MAX_CONNS; 0 =
+	// postgres.DefaultMaxConns).
+	DBMaxConns int
 
 	// Listener, set only in code, is served instead of listening on Addr:
 	// a test binds 127.0.0.1:0 first and so knows the address. Run closes
@@ -101,17 +102,31 @@ func ParseConfig(getenv func(string) string) (Config, error) {
 		MetricsToken:     e.String("DECNET_METRICS_TOKEN", ""),
 		TrustProxy:       e.Bool("DECNET_TRUST_PROXY", false),
 		LogLevel:         e.LogLevel(),
+		DBMaxConns:       e.DBMaxConns(postgres.DefaultMaxConns),
 		Materializer:     mat,
 		TestMaterializer: matCfg,
 	}
 	return cfg, e.Err()
 }
 
+// Run is the api process: it opens Postgres and Redis, serves until ctx
+// ends, then drains in-flight requests (up to 20 s) and returns.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.Log = process.Logger(cfg.Log, cfg.LogLevel)
+	conns := process.Conns{DatabaseURL: cfg.DatabaseURL, MaxConns: cmp.Or(cfg.DBMaxConns, postgres.DefaultMaxConns),
+		Redis: cfg.Redis, Listener: cfg.Listener}
+	return process.Run(ctx, conns, func(st *process.Stores) error {
+		srv := web.NewServer(cfg.Addr, NewServer(cfg, st.DB, st.Redis).Handler(), web.APITimeouts(), cfg.Log)
+		return process.Serve(ctx, srv, process.Serving{Listener: cfg.Listener, Addr: cfg.Addr,
+			Name: "api", Log: cfg.Log, Attrs: []any{"dev", cfg.Dev}, Grace: shutdownTimeout})
+	})
+}
+
 // NewServer wires a Server from cfg on open connections. Run uses it; tests
 // that need the Server itself use it too. The asynq monitoring UI is
 // mounted when cfg.Redis is set.
 func NewServer(cfg Config, db *postgres.DB, rdb redis.UniversalClient) *Server {
-	log := cfg.logger()
+	log := process.Logger(cfg.Log, cfg.LogLevel)
 	keys := rediskey.New(cfg.RedisPrefix)
 	return &Server{
 		DB:                db,
@@ -130,53 +145,4 @@ func NewServer(cfg Config, db *postgres.DB, rdb redis.UniversalClient) *Server {
 		MetricsToken:      cfg.MetricsToken,
 		AsynqRedis:        cfg.Redis,
 	}
-}
-
-// logger is cfg.Log, or JSON lines on stderr at cfg.LogLevel.
-func (cfg Config) logger() *slog.Logger {
-	if cfg.Log != nil {
-		return cfg.Log
-	}
-	return config.NewLogger(os.Stderr, cfg.LogLevel)
-}
-
-// Run is the api process: it opens Postgres and Redis, serves until ctx
-// ends, then drains in-flight requests (up to 20 s) and returns.
-func Run(ctx context.Context, cfg Config) error {
-	if cfg.Listener != nil {
-		defer cfg.Listener.Close() // even when Run fails before serving it
-	}
-	log := cfg.logger()
-	cfg.Log = log
-	db, err := postgres.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	rdb := redis.NewClient(cfg.Redis)
-	defer rdb.Close()
-
-	ln := cfg.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return fmt.Errorf("listen: %w", err)
-		}
-	}
-	srv := web.NewServer(cfg.Addr, NewServer(cfg, db, rdb).Handler(), web.APITimeouts(), log)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("api listening", "addr", ln.Addr().String(), "dev", cfg.Dev)
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("api shutting down")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	return nil
 }

@@ -6,14 +6,15 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/decnet/mazenet/internal/config/configtest"
 	"github.com/decnet/mazenet/internal/dbtest"
 	"github.com/decnet/mazenet/internal/materializer"
+	"github.com/decnet/mazenet/internal/postgres"
 )
 
 // validEnv is a complete, valid environment for the api process.
@@ -24,14 +25,7 @@ var validEnv = map[string]string{
 }
 
 // with returns a getter over validEnv with name set to value.
-func with(name, value string) func(string) string {
-	return func(k string) string {
-		if k == name {
-			return value
-		}
-		return validEnv[k]
-	}
-}
+func with(name, value string) func(string) string { return configtest.With(validEnv, name, value) }
 
 func TestParseConfig(t *testing.T) {
 	t.Parallel()
@@ -44,6 +38,7 @@ func TestParseConfig(t *testing.T) {
 	require.False(t, cfg.Dev)
 	require.False(t, cfg.TrustProxy)
 	require.Equal(t, materializer.KindNoop, cfg.Materializer)
+	require.Equal(t, postgres.DefaultMaxConns, cfg.DBMaxConns)
 
 	for _, tc := range []struct {
 		name, value string
@@ -55,6 +50,7 @@ func TestParseConfig(t *testing.T) {
 		{"DECNET_JWT_EXP_MINUTES", "10080", func(c Config) bool { return c.TokenTTL == 7*24*time.Hour }},
 		{"DECNET_TRUST_PROXY", "true", func(c Config) bool { return c.TrustProxy }},
 		{"DECNET_QUEUE", "q1", func(c Config) bool { return c.Queue == "q1" }},
+		{"DECNET_DB_MAX_CONNS", "4", func(c Config) bool { return c.DBMaxConns == 4 }},
 		{"DECNET_SSE_PUBLIC_URL", "https://sse.example", func(c Config) bool { return c.SSEPublicURL == "https://sse.example" }},
 		{"DECNET_MATERIALIZER", "test", func(c Config) bool { return c.Materializer == materializer.KindTest }},
 		{"DECNET_TEST_MAT_UNHEALTHY", "db,web", func(c Config) bool { return slices.Equal(c.TestMaterializer.Unhealthy, []string{"db", "web"}) }},
@@ -75,27 +71,14 @@ func TestParseConfig(t *testing.T) {
 // Every bad value stops the process with an error naming its variable.
 func TestParseConfigRejects(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ name, value string }{
-		{"PORT", "http"},
-		{"PORT", "-1"},
-		{"PORT", "65536"},
-		{"DECNET_JWT_SECRET", ""},
-		{"DECNET_JWT_SECRET", "short"},
+	configtest.Rejects(t, ParseConfig, validEnv, configtest.Shared, configtest.HTTP, []configtest.Var{
 		{"DECNET_JWT_EXP_MINUTES", "0"},
 		{"DECNET_JWT_EXP_MINUTES", "10081"},
 		{"DECNET_JWT_EXP_MINUTES", "1h"},
-		{"DECNET_DEV", "sometimes"},
 		{"DECNET_TRUST_PROXY", "perhaps"},
-		{"REDIS_URL", "http://x"},
-		{"DECNET_REDIS_TLS_SKIP_VERIFY", "maybe"},
-		{"DECNET_LOG_LEVEL", "loud"},
 		{"DECNET_MATERIALIZER", "docker"},
 		{"DECNET_TEST_MAT_DELAY", "forever"},
-	} {
-		_, err := ParseConfig(with(tc.name, tc.value))
-		require.Error(t, err, "%s=%s", tc.name, tc.value)
-		require.True(t, strings.HasPrefix(err.Error(), "config: "+tc.name+": "), "%s=%s: %v", tc.name, tc.value, err)
-	}
+	})
 }
 
 // Run serves on the listener it is given until its context ends, then

@@ -77,7 +77,7 @@ func newEnv(t *testing.T) *testEnv {
 	dsn := dbtest.URL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := postgres.Open(ctx, dsn)
+	db, err := postgres.OpenPool(ctx, dsn, dbtest.MaxConns)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	rd := dbtest.NewRedis(t)

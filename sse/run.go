@@ -3,11 +3,8 @@ package sse
 import (
 	"cmp"
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -16,6 +13,7 @@ import (
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/config"
 	"github.com/decnet/mazenet/internal/postgres"
+	"github.com/decnet/mazenet/internal/process"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/stream"
 )
@@ -23,6 +21,12 @@ import (
 // The sse process: ParseConfig turns the environment into a Config, Run
 // serves it. cmd/sse is only those two calls; tests call them too (or
 // NewServer, to hold the Server itself).
+
+// DefaultDBMaxConns is DECNET_DB_MAX_CONNS's default for an sse process.
+// Handshakes run two short queries and snapshots one read-only transaction:
+// a small pool serves thousands of clients, and many sse processes must fit
+// in one Postgres's max_connections.
+const DefaultDBMaxConns = 8
 
 // Process defaults and bounds.
 const (
@@ -32,11 +36,6 @@ const (
 	// the shared reader holds one, handshakes and lease refreshes use short
 	// commands on the rest.
 	redisPoolSize = 16
-	// postgresPoolSize bounds the process's Postgres connections.
-	// Handshakes run two short queries and snapshots one read-only
-	// transaction: a small pool serves thousands of clients, and many sse
-	// processes must fit in one Postgres's max_connections.
-	postgresPoolSize = 8
 	// openTimeout bounds the first connection to Postgres.
 	openTimeout = 15 * time.Second
 	// shutdownTimeout and readerStopTimeout keep the whole drain inside the
@@ -68,6 +67,9 @@ type Config struct {
 	// (DECNET_SSE_SLOT_LEASE).
 	SlotLease time.Duration
 	LogLevel  slog.Level
+	// DBMaxConns bounds the Postgres pool (DECNET_DB_MAX_CONNS; 0 =
+	// DefaultDBMaxConns).
+	DBMaxConns int
 
 	// Listener, set only in code, is served instead of listening on Addr:
 	// a test binds 127.0.0.1:0 first and so knows the address. Run closes
@@ -96,10 +98,21 @@ func ParseConfig(getenv func(string) string) (Config, error) {
 		Keepalive: e.Duration("DECNET_SSE_KEEPALIVE", DefaultKeepalive, time.Second, 55*time.Second),
 		// The keeper refreshes every lease/3; SYSTEM §3.5 frees a crashed
 		// process's slots within 60 s.
-		SlotLease: e.Duration("DECNET_SSE_SLOT_LEASE", DefaultSlotLease, 3*time.Second, 60*time.Second),
-		LogLevel:  e.LogLevel(),
+		SlotLease:  e.Duration("DECNET_SSE_SLOT_LEASE", DefaultSlotLease, 3*time.Second, 60*time.Second),
+		LogLevel:   e.LogLevel(),
+		DBMaxConns: e.DBMaxConns(DefaultDBMaxConns),
 	}
 	return cfg, e.Err()
+}
+
+// Run is the sse process: it opens Postgres and Redis, serves until ctx
+// ends, then drains (SYSTEM §4): it stops accepting, sends every client
+// `retry:` and ends its stream, releases its slots and returns within 10 s.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.Log = process.Logger(cfg.Log, cfg.LogLevel)
+	conns := process.Conns{DatabaseURL: cfg.DatabaseURL, MaxConns: cmp.Or(cfg.DBMaxConns, DefaultDBMaxConns),
+		Redis: cfg.Redis, OpenTimeout: openTimeout, Listener: cfg.Listener}
+	return process.Run(ctx, conns, func(st *process.Stores) error { return serve(ctx, cfg, NewServer(cfg, st.DB, st.Redis)) })
 }
 
 // NewServer wires a Server from cfg on open connections. Run uses it; tests
@@ -113,7 +126,7 @@ func NewServer(cfg Config, db *postgres.DB, rdb redis.UniversalClient) *Server {
 		Streams:        stream.New(rdb, keys),
 		Tokens:         auth.NewTokens(cfg.JWTSecret, 0),
 		Tickets:        auth.NewTickets(rdb, keys),
-		Log:            cfg.logger(),
+		Log:            process.Logger(cfg.Log, cfg.LogLevel),
 		MaxPerUser:     cfg.MaxPerUser,
 		Keepalive:      cfg.Keepalive,
 		SlotLease:      cfg.SlotLease,
@@ -122,71 +135,33 @@ func NewServer(cfg Config, db *postgres.DB, rdb redis.UniversalClient) *Server {
 	}
 }
 
-// logger is cfg.Log, or JSON lines on stderr at cfg.LogLevel.
-func (cfg Config) logger() *slog.Logger {
-	if cfg.Log != nil {
-		return cfg.Log
-	}
-	return config.NewLogger(os.Stderr, cfg.LogLevel)
-}
-
-// Run is the sse process: it opens Postgres and Redis, serves until ctx
-// ends, then drains (SYSTEM §4): it stops accepting, sends every client
-// `retry:` and ends its stream, releases its slots and returns within 10 s.
-func Run(ctx context.Context, cfg Config) error {
-	if cfg.Listener != nil {
-		defer cfg.Listener.Close() // even when Run fails before serving it
-	}
-	log := cfg.logger()
-	cfg.Log = log
-	octx, cancel := context.WithTimeout(ctx, openTimeout)
-	db, err := postgres.Open(octx, cfg.DatabaseURL)
-	cancel()
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(postgresPoolSize)
-	db.SetMaxIdleConns(postgresPoolSize)
-	rdb := redis.NewClient(cfg.Redis)
-	defer rdb.Close()
-
-	srv := NewServer(cfg, db, rdb)
-	ln := cfg.Listener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
-			return fmt.Errorf("listen: %w", err)
-		}
-	}
-
+// serve runs srv's reader and serves srv until ctx ends, then drains: the
+// streams end first (Shutdown), the reader after them.
+func serve(ctx context.Context, cfg Config, srv *Server) error {
 	// The reader outlives ctx: streams are ended by Shutdown first.
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
 	runDone := make(chan error, 1)
-	go func() { runDone <- srv.Run(runCtx) }()
-	serveDone := make(chan error, 1)
-	go func() { serveDone <- srv.Serve(ln) }()
-	log.Info("sse listening", "addr", ln.Addr().String(), "max_per_user", cmp.Or(cfg.MaxPerUser, DefaultMaxPerUser), "pid", os.Getpid())
-
-	select {
-	case err := <-serveDone:
-		return err
-	case err := <-runDone:
-		return err
-	case <-ctx.Done():
+	readerStopped := make(chan struct{})
+	go func() {
+		runDone <- srv.Run(runCtx)
+		close(readerStopped)
+	}()
+	err := process.Serve(ctx, srv, process.Serving{Listener: cfg.Listener, Addr: cfg.Addr,
+		Name: "sse", Log: cfg.Log, Grace: shutdownTimeout, Died: runDone,
+		Attrs: []any{"max_per_user", cmp.Or(cfg.MaxPerUser, DefaultMaxPerUser), "pid", os.Getpid()},
+	})
+	if ctx.Err() == nil {
+		return err // serving or the reader failed: no drain
 	}
-	log.Info("sse shutting down")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
 	stopRun()
 	select {
-	case <-runDone:
+	case <-readerStopped:
 	case <-time.After(readerStopTimeout):
 	}
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	if err != nil {
+		return err
 	}
-	log.Info("sse stopped")
+	cfg.Log.Info("sse stopped")
 	return nil
 }

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/decnet/mazenet/internal/config"
 	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
+	"github.com/decnet/mazenet/internal/process"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
@@ -56,6 +58,9 @@ type Config struct {
 	Materializer     string
 	TestMaterializer materializer.TestConfig
 	LogLevel         slog.Level
+	// DBMaxConns bounds the Postgres pool (DECNET_DB_MAX_CONNS; 0 =
+	// postgres.DefaultMaxConns).
+	DBMaxConns int
 
 	// ID, set only in code, names the process in drain leases; "" means
 	// host:pid:random.
@@ -83,22 +88,23 @@ func ParseConfig(getenv func(string) string) (Config, error) {
 		Materializer:     mat,
 		TestMaterializer: matCfg,
 		LogLevel:         e.LogLevel(),
+		DBMaxConns:       e.DBMaxConns(postgres.DefaultMaxConns),
 	}
 	return cfg, e.Err()
 }
 
-// logger is cfg.Log, or JSON lines on stderr at cfg.LogLevel.
-func (cfg Config) logger() *slog.Logger {
-	if cfg.Log != nil {
-		return cfg.Log
-	}
-	return config.NewLogger(os.Stderr, cfg.LogLevel)
+// Run is the worker process: it opens Postgres and Redis, wires a Worker
+// (New) and serves it (Serve) until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.Log = process.Logger(cfg.Log, cfg.LogLevel)
+	conns := process.Conns{DatabaseURL: cfg.DatabaseURL, MaxConns: cmp.Or(cfg.DBMaxConns, postgres.DefaultMaxConns), Redis: cfg.Redis}
+	return process.Run(ctx, conns, func(st *process.Stores) error { return New(cfg, st.DB, st.Redis).Serve(ctx) })
 }
 
 // New wires a Worker from cfg on open connections. Run uses it; tests that
 // drive handlers or drains directly use it too.
 func New(cfg Config, db *postgres.DB, rdb redis.UniversalClient) *Worker {
-	log := cfg.logger()
+	log := process.Logger(cfg.Log, cfg.LogLevel)
 	keys := rediskey.New(cfg.RedisPrefix)
 	mat := materializer.New(cfg.Materializer, cfg.TestMaterializer, rdb, keys)
 	id := cfg.ID
@@ -119,20 +125,6 @@ func New(cfg Config, db *postgres.DB, rdb redis.UniversalClient) *Worker {
 		SweepInterval: cfg.SweepInterval,
 		DrainLease:    cfg.DrainLease,
 	}
-}
-
-// Run is the worker process: it opens Postgres and Redis, wires a Worker
-// (New) and serves it (Serve) until ctx ends.
-func Run(ctx context.Context, cfg Config) error {
-	cfg.Log = cfg.logger()
-	db, err := postgres.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	rdb := redis.NewClient(cfg.Redis)
-	defer rdb.Close()
-	return New(cfg, db, rdb).Serve(ctx)
 }
 
 // Serve runs w as a worker process does: an asynq server on w.Queue with

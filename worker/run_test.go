@@ -4,13 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
 
+	"github.com/decnet/mazenet/internal/config/configtest"
 	"github.com/decnet/mazenet/internal/dbtest"
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/materializer"
@@ -19,14 +19,7 @@ import (
 )
 
 // with returns a getter over an empty environment with name set to value.
-func with(name, value string) func(string) string {
-	return func(k string) string {
-		if k == name {
-			return value
-		}
-		return ""
-	}
-}
+func with(name, value string) func(string) string { return configtest.With(nil, name, value) }
 
 func TestParseConfig(t *testing.T) {
 	t.Parallel()
@@ -39,6 +32,7 @@ func TestParseConfig(t *testing.T) {
 	require.Equal(t, DefaultDrainLease, cfg.DrainLease)
 	require.Equal(t, MaterializerNoop, cfg.Materializer)
 	require.Equal(t, materializer.TestConfig{}, cfg.TestMaterializer)
+	require.Equal(t, postgres.DefaultMaxConns, cfg.DBMaxConns)
 
 	for _, tc := range []struct {
 		name, value string
@@ -55,6 +49,7 @@ func TestParseConfig(t *testing.T) {
 		{"DECNET_TEST_MAT_FAIL_DEPLOY", "1", func(c Config) bool { return c.TestMaterializer.FailDeploy }},
 		{"DECNET_TEST_MAT_UNHEALTHY", " db, web ,", func(c Config) bool { return slices.Equal(c.TestMaterializer.Unhealthy, []string{"db", "web"}) }},
 		{"DECNET_QUEUE", "q1", func(c Config) bool { return c.Queue == "q1" }},
+		{"DECNET_DB_MAX_CONNS", "4", func(c Config) bool { return c.DBMaxConns == 4 }},
 		{"DECNET_LOG_LEVEL", "debug", func(c Config) bool { return c.LogLevel == slog.LevelDebug }},
 	} {
 		cfg, err := ParseConfig(with(tc.name, tc.value))
@@ -66,7 +61,7 @@ func TestParseConfig(t *testing.T) {
 // Every bad value stops the process with an error naming its variable.
 func TestParseConfigRejects(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ name, value string }{
+	configtest.Rejects(t, ParseConfig, nil, configtest.Shared, []configtest.Var{
 		{"DECNET_DRAIN_LEASE", "1ns"}, // used to panic the renewal ticker
 		{"DECNET_DRAIN_LEASE", "999ms"},
 		{"DECNET_DRAIN_LEASE", "31s"}, // SYSTEM §3.2 allows 30 s
@@ -82,14 +77,7 @@ func TestParseConfigRejects(t *testing.T) {
 		{"DECNET_TEST_MAT_DELAY", "61s"},
 		{"DECNET_TEST_MAT_FAIL_SPAWN", "often"},
 		{"DECNET_TEST_MAT_FAIL_DEPLOY", "never"},
-		{"REDIS_URL", "http://x"},
-		{"DECNET_REDIS_TLS_SKIP_VERIFY", "maybe"},
-		{"DECNET_LOG_LEVEL", "loud"},
-	} {
-		_, err := ParseConfig(with(tc.name, tc.value))
-		require.Error(t, err, "%s=%s", tc.name, tc.value)
-		require.True(t, strings.HasPrefix(err.Error(), "config: "+tc.name+": "), "%s=%s: %v", tc.name, tc.value, err)
-	}
+	})
 }
 
 // Run serves the queue until its context ends, then returns nil.
@@ -99,14 +87,14 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	rd := dbtest.NewRedis(t)
 	cfg := Config{
 		DatabaseURL: dsn, Redis: rd.Options(), RedisPrefix: rd.Prefix, Queue: rd.Queue, Concurrency: 2,
-		Materializer: MaterializerTest, ID: "run-test", Log: slog.New(slog.DiscardHandler),
+		Materializer: MaterializerTest, ID: "run-test", Log: slog.New(slog.DiscardHandler), DBMaxConns: dbtest.MaxConns,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg) }()
 
 	// A deploy task on the queue is handled by the running process.
-	db, err := postgres.Open(context.Background(), dsn)
+	db, err := postgres.OpenPool(context.Background(), dsn, dbtest.MaxConns)
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	tp, err := db.CreateBlankTopology(context.Background(), postgres.BlankTopology{Name: "run"})

@@ -219,3 +219,14 @@ func (e *Env) LogLevel() slog.Level {
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
+
+// Highest DECNET_DB_MAX_CONNS accepted: far above any one Postgres's
+// max_connections, below a typo.
+const maxDBConns = 1000
+
+// DBMaxConns parses DECNET_DB_MAX_CONNS, the most Postgres connections the
+// process opens (1–1000); def is the process's own default. Every process's
+// pool must fit, with the others', in the server's max_connections.
+func (e *Env) DBMaxConns(def int) int {
+	return e.Int("DECNET_DB_MAX_CONNS", def, 1, maxDBConns)
+}

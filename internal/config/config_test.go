@@ -142,3 +142,17 @@ func TestRedisTLSSkipVerify(t *testing.T) {
 	require.True(t, opt.TLSConfig.InsecureSkipVerify)
 	require.Equal(t, 16, opt.PoolSize)
 }
+
+// DECNET_DB_MAX_CONNS has a range and a per-process default.
+func TestDBMaxConns(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, 8, env(nil).DBMaxConns(8))
+	e := env(map[string]string{"DECNET_DB_MAX_CONNS": "4"})
+	require.Equal(t, 4, e.DBMaxConns(32))
+	require.NoError(t, e.Err())
+	for _, bad := range []string{"0", "1001", "many"} {
+		e := env(map[string]string{"DECNET_DB_MAX_CONNS": bad})
+		require.Equal(t, 32, e.DBMaxConns(32))
+		require.ErrorContains(t, e.Err(), "config: DECNET_DB_MAX_CONNS: ", bad)
+	}
+}

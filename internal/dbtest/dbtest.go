@@ -30,6 +30,11 @@ import (
 // TestDatabase is the database that holds the per-test schemas.
 const TestDatabase = "mazenet_test"
 
+// MaxConns is the Postgres pool of a test's store (New) and of the
+// processes tests start in-process (DECNET_DB_MAX_CONNS): test packages run
+// in parallel against one server whose max_connections is often 100.
+const MaxConns = 4
+
 // AdminURL is the server URL tests connect to for housekeeping.
 func AdminURL() string {
 	if v := os.Getenv("TEST_DATABASE_URL"); v != "" {
@@ -136,14 +141,10 @@ func New(t testing.TB) *postgres.DB {
 	dsn := URL(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := postgres.Open(ctx, dsn)
+	db, err := postgres.OpenPool(ctx, dsn, MaxConns)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
-	// Many tests run at once against one server (max_connections is often
-	// 100): keep each test's pool small.
-	db.SetMaxOpenConns(8)
-	db.SetMaxIdleConns(4)
 	t.Cleanup(func() { db.Close() })
 	return db
 }

@@ -57,9 +57,8 @@ func newBackendAt(t *testing.T, dsn string, rd *dbtest.Redis) *backend {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := postgres.Open(ctx, dsn)
+	db, err := postgres.OpenPool(ctx, dsn, dbtest.MaxConns)
 	require.NoError(t, err)
-	db.SetMaxOpenConns(8)
 	t.Cleanup(func() { db.Close() })
 	log := slog.New(slog.DiscardHandler)
 	if os.Getenv("DASHBOARD_E2E_LOG") != "" {
@@ -72,11 +71,17 @@ func newBackendAt(t *testing.T, dsn string, rd *dbtest.Redis) *backend {
 	}
 }
 
+// processConns is the Postgres pool of each process a test starts: a
+// quarter of production's 32 for the api and the worker (whose concurrency
+// here is 4), the sse's own 8, so a few e2e tests fit in max_connections
+// beside the other packages.
+const processConns = 8
+
 // apiConfig is the api's configuration on this backend.
 func (b *backend) apiConfig() api.Config {
 	return api.Config{
 		DatabaseURL: b.DSN, Redis: b.Redis.Options(), RedisPrefix: b.Redis.Prefix, Queue: b.Redis.Queue,
-		JWTSecret: []byte(testSecret), Log: b.Log, BcryptCost: bcrypt.MinCost,
+		JWTSecret: []byte(testSecret), Log: b.Log, BcryptCost: bcrypt.MinCost, DBMaxConns: processConns,
 	}
 }
 
@@ -86,6 +91,7 @@ func (b *backend) workerConfig(id string) worker.Config {
 	return worker.Config{
 		DatabaseURL: b.DSN, Redis: b.Redis.Options(), RedisPrefix: b.Redis.Prefix, Queue: b.Redis.Queue,
 		Concurrency: 4, SweepInterval: time.Second, Materializer: worker.MaterializerTest, ID: id, Log: b.Log,
+		DBMaxConns: processConns,
 	}
 }
 
@@ -93,7 +99,7 @@ func (b *backend) workerConfig(id string) worker.Config {
 func (b *backend) sseConfig() sse.Config {
 	return sse.Config{
 		DatabaseURL: b.DSN, Redis: b.Redis.Options(), RedisPrefix: b.Redis.Prefix,
-		JWTSecret: []byte(testSecret), Log: b.Log,
+		JWTSecret: []byte(testSecret), Log: b.Log, DBMaxConns: processConns,
 	}
 }
 

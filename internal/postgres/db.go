@@ -22,15 +22,28 @@ type DB struct {
 	Now func() time.Time
 }
 
-// Open connects to dsn, honouring sslmode and any search_path it carries, and
-// checks the connection.
+// DefaultMaxConns is the pool of an api or worker process when
+// DECNET_DB_MAX_CONNS is unset: enough for a worker's 16 tasks and its
+// loops, or an api's concurrent requests, with several processes inside one
+// Postgres's max_connections.
+const DefaultMaxConns = 32
+
+// Open connects to dsn with a pool of DefaultMaxConns (OpenPool).
 func Open(ctx context.Context, dsn string) (*DB, error) {
+	return OpenPool(ctx, dsn, DefaultMaxConns)
+}
+
+// OpenPool connects to dsn, honouring sslmode and any search_path it
+// carries, and checks the connection. The pool holds at most maxConns open
+// connections and keeps as many idle (DECNET_DB_MAX_CONNS; tests use a few,
+// so parallel packages fit in the server's max_connections).
+func OpenPool(ctx context.Context, dsn string, maxConns int) (*DB, error) {
 	x, err := sqlx.Open("postgres", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	x.SetMaxOpenConns(32)
-	x.SetMaxIdleConns(32)
+	x.SetMaxOpenConns(maxConns)
+	x.SetMaxIdleConns(maxConns)
 	x.SetConnMaxIdleTime(5 * time.Minute)
 	if err := x.PingContext(ctx); err != nil {
 		x.Close()

@@ -12,7 +12,9 @@ import (
 )
 
 // persistDiff writes inside tx whatever differs between before (the view
-// loaded under the topology lock) and after (an op's result): LANs and edges
+// loaded in the op's transaction; the drain lease, not a row lock, makes
+// its worker the only writer: see CommitMutation) and after (an op's
+// result): LANs and edges
 // by id, deckies by uuid. Statements are ordered so every foreign key and
 // unique constraint holds at each step: deletes first (edges, deckies, then
 // LANs, since a decky's home_lan_id points at its LAN), then updates (LANs
