@@ -48,18 +48,33 @@ func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	// The request's context may be cancelled once the client has its answer;
-	// the wake-up must still go out.
+	// the wake-up must still go out. The publish and the wake-up run at the
+	// same time, each coalesced with the other requests' (relay.Notify,
+	// tasks.Wakeups): a burst of POSTs shares publishing rounds and per
+	// topology apply tasks instead of queueing for Redis one by one. The
+	// answer waits for both, so a 202 means the event is in the stream and
+	// a worker is woken (unless Redis failed; the sweep repairs both).
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 	defer cancel()
-	s.Relay.Publish(ctx, ev)
+	published := s.Relay.Notify()
 	if s.Tasks != nil {
-		if _, err := s.Tasks.EnqueueContext(ctx, tasks.New(tasks.TypeApply, m.TopologyID, s.Queue)); err != nil {
+		if err := applyWakeups.Apply(ctx, s.Tasks, s.Queue, m.TopologyID); err != nil {
 			s.Log.WarnContext(ctx, "apply wake-up not enqueued; the sweep will drain",
 				"topology_id", m.TopologyID, "mutation_id", m.ID, "err", err)
 		}
 	}
+	select {
+	case <-published:
+	case <-ctx.Done():
+		s.Log.WarnContext(ctx, "mutation.enqueued left to the relay's round or the sweep",
+			"topology_id", ev.TopologyID, "err", ctx.Err())
+	}
 	return web.JSON(w, http.StatusAccepted, enqueueResponseOf(m))
 }
+
+// applyWakeups coalesces the apply wake-ups of concurrent enqueues per
+// topology (tasks.Wakeups).
+var applyWakeups tasks.Wakeups
 
 // enqueueResponseOf is the 202 body of an accepted mutation.
 func enqueueResponseOf(m *domain.Mutation) enqueueResponse {

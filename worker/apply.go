@@ -130,8 +130,15 @@ func (w *Worker) handleApply(ctx context.Context, t *asynq.Task) error {
 // this pass is honoured by the next one. A pass that failed a mutation stops
 // without retrying (DOMAIN §4.4: the next wake-up or sweep goes on).
 func (w *Worker) Drain(ctx context.Context, topologyID string) error {
+	total := 0
+	defer func() {
+		if total > 0 {
+			w.flushRelay(ctx)
+		}
+	}()
 	for {
 		n, stopped, err := w.drainOnce(ctx, topologyID)
+		total += n
 		if err != nil || stopped || n == 0 {
 			return err
 		}
@@ -177,6 +184,9 @@ func (l *heldLease) claimed(sent time.Time, fence int64) { l.extend(sent, l.ttl/
 // m (claimed by drainOnce, or already applying when claimed is false).
 func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.OpenMutation, claimed bool) (n int, stopped bool, err error) {
 	tid := lease.tid
+	// view is the topology as the pass's last op left it (nil: the next op
+	// loads it); see postgres.CommitMutationOn.
+	var view *domain.Hydrated
 	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
 			return n, true, err
@@ -185,6 +195,11 @@ func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.Op
 			sent := lease.now()
 			if m, claimed, err = w.DB.ClaimNext(ctx, tid, lease.owner, lease.ttl); err != nil || m == nil {
 				return n, err != nil, err
+			}
+			if m.Fence != lease.Fence() {
+				// Someone else held the lease in between (every take
+				// raises the fence): what they wrote is not in view.
+				view = nil
 			}
 			lease.claimed(sent, m.Fence)
 		}
@@ -196,6 +211,7 @@ func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.Op
 			log.InfoContext(ctx, "recovering a mutation left applying", "committed", m.CommittedAt != nil)
 		}
 		if m.CommittedAt != nil {
+			view = nil
 			running, err := w.rematerialize(ctx, log, lease, m)
 			if err != nil {
 				return n, true, err
@@ -206,7 +222,7 @@ func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.Op
 			n++
 			continue
 		}
-		c, err := w.DB.CommitMutation(ctx, &m.Mutation, uuid.NewString)
+		c, err := w.DB.CommitMutationOn(ctx, &m.Mutation, uuid.NewString, view)
 		switch {
 		case errors.Is(err, postgres.ErrMutationFenced):
 			return n, true, nil
@@ -220,7 +236,8 @@ func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.Op
 			}
 			return n + 1, true, nil
 		}
-		w.publish(ctx, c.Events...)
+		view = c.View
+		w.announce(c.Events...)
 		if c.Applied {
 			mutationsTotal.WithLabelValues("applied").Inc()
 			mutationLatency.Observe(c.Age)
@@ -237,6 +254,7 @@ func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.Op
 		if err := w.finish(ctx, log, &m.Mutation, running); err != nil {
 			return n, true, err
 		}
+		postgres.MarkRunning(view, running)
 		n++
 	}
 }
@@ -252,7 +270,7 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *domain.Mutatio
 		log.WarnContext(ctx, "mutation finished elsewhere")
 		return nil
 	}
-	w.publish(ctx, ev)
+	w.announce(ev)
 	mutationsTotal.WithLabelValues("applied").Inc()
 	mutationLatency.Observe(age)
 	return nil
@@ -276,7 +294,7 @@ func (w *Worker) fail(ctx context.Context, log *slog.Logger, m *domain.Mutation,
 	if len(evs) > 0 {
 		mutationsTotal.WithLabelValues("failed").Inc()
 	}
-	w.publish(ctx, evs...)
+	w.announce(evs...)
 	return nil
 }
 
