@@ -28,14 +28,26 @@ import (
 //  1. claim: one statement takes (or keeps) the lease, moves the lowest
 //     pending row to applying (fenced by the lease and liveness) and returns
 //     the lease's fence;
-//  2. op: one transaction runs domain.ApplyOp on the loaded view, persists
-//     the diff, stamps the row committed_at with its materializer effects
-//     (each with the LAN and decky it acts on, captured here) and records
-//     `mutation.applying`; with nothing to materialise it also marks the row
-//     applied and records `mutation.applied`;
+//  2. op: one transaction runs domain.ApplyOp on the topology's view,
+//     persists the diff, stamps the row committed_at with its materializer
+//     effects (each with the LAN and decky it acts on, captured here) and
+//     records `mutation.applying`; with nothing to materialise it also
+//     marks the row applied and records `mutation.applied`;
 //  3. after commit: materialise (best effort; every call carries the fence
 //     and is preceded by a local check of the lease), then one statement
 //     marks the row applied and records `mutation.applied`.
+//
+// A pass loads the view once: the first op of the pass reads it in its
+// transaction, and every later op runs on the view the previous op
+// committed (postgres.CommitMutationOn), with the deckies step 3 marked
+// running applied to it (postgres.MarkRunning). Nothing else can have
+// changed the topology's LANs, deckies or edges meanwhile: every other
+// writer of a live topology's content (deploy, teardown, heal) takes the
+// lease first, and taking it raises the fence, so a claim that returns a
+// fence other than the pass's drops the view and the next op loads it
+// again; so does the recovery of a mutation left applying, and any error
+// ends the pass. Each mutation is still its own claim, op commit and finish
+// commit with its own events, so none of the guarantees below changes.
 //
 // A failure in step 2 rolls the op back and, in one transaction, fails the
 // row, records `mutation.applying` and `mutation.failed` (and degrades an
@@ -71,8 +83,12 @@ import (
 // once Teardown has been called.
 //
 // Lease writes and the claim commit asynchronously (see postgres.ClaimNext);
-// the op and terminal commits are synchronous, and events are published to
-// Redis only after their commit returns. A raised fence is made durable by a
+// the op and terminal commits are synchronous, and events are handed to the
+// relay only after their commit returns. The pass does not wait for them to
+// reach Redis (relay.Relay.Notify: the process's publishing loop stamps and
+// appends them, sharing rounds across mutations and topologies); Drain waits
+// for one relay round at its end, and whatever that round could not do, the
+// sweep does from the outbox. A raised fence is made durable by a
 // synchronous commit before any call carries it (the op's commit, or
 // postgres.ConfirmDrainLease before re-materialising), so a Postgres crash
 // cannot hand one fence to two holders.
