@@ -85,8 +85,9 @@ type wakeState struct {
 }
 
 type wakeSend struct {
-	done chan struct{}
-	err  error
+	done    chan struct{}
+	err     error
+	waiters int // callers sharing it (for tests and diagnostics)
 }
 
 // wakeTimeout bounds one coalesced send.
@@ -111,6 +112,7 @@ func (w *Wakeups) Apply(ctx context.Context, e Enqueuer, queue, tid string) erro
 		st.next = &wakeSend{done: make(chan struct{})}
 	}
 	s := st.next
+	s.waiters++
 	if !st.running {
 		st.running = true
 		go w.run(key, st, e, queue, tid)
