@@ -126,8 +126,12 @@ func TestIdempotentEnqueueConcurrent(t *testing.T) {
 
 	require.Equal(t, 1, e.countRows(`SELECT count(*) FROM mutations WHERE topology_id = $1`, tid))
 	require.Equal(t, 1, e.countRows(`SELECT count(*) FROM mutations WHERE id = $1`, got.MutationID))
-	es, err := e.Streams.RangeTopology(context.Background(), tid, stream.ID{}, 10)
-	require.NoError(t, err)
+	var es []stream.Entry
+	require.Eventually(t, func() bool { // published just after the answer
+		var err error
+		es, err = e.Streams.RangeTopology(context.Background(), tid, stream.ID{}, 10)
+		return err == nil && len(es) > 0
+	}, 10*time.Second, 10*time.Millisecond)
 	require.Len(t, es, 1, "one mutation.enqueued")
 	require.Len(t, e.topoTasks(), 1, "one wake-up")
 }

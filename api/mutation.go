@@ -32,8 +32,9 @@ type enqueueResponse struct {
 // handleMutationEnqueue queues one mutation. The body is checked first (400,
 // 413, 422 in DOMAIN §4.2 order), then one SQL statement does the existence,
 // liveness and version checks and all the writes. After the commit the
-// `mutation.enqueued` event is published and the workers are woken; neither
-// can fail the request, because the row and its outbox event are already
+// workers are woken and the `mutation.enqueued` event is handed to the
+// relay, which publishes it just after the answer; neither can fail the
+// request, because the row and its outbox event are already
 // durable and the sweep repairs both. An Idempotency-Key is recorded by the
 // same statement (idempotency.go); a repeat returns before any of this.
 func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) error {
@@ -43,23 +44,32 @@ func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) e
 	}
 	nm.TopologyID = chi.URLParam(r, "id")
 	nm.Idempotency = idempotency(r, http.StatusAccepted, func(m *domain.Mutation) any { return enqueueResponseOf(m) })
-	m, ev, err := s.DB.EnqueueMutation(r.Context(), nm)
+	m, _, err := s.DB.EnqueueMutation(r.Context(), nm)
 	if err != nil {
 		return err
 	}
-	// The request's context may be cancelled once the client has its answer;
-	// the wake-up must still go out.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
-	defer cancel()
-	s.Relay.Publish(ctx, ev)
+	// The event is published after the answer, by the relay's loop
+	// (relay.Notify: a burst of POSTs shares its rounds instead of queueing
+	// for Redis one by one); the outbox row already makes it durable. The
+	// wake-up is awaited, coalesced per topology (tasks.Wakeups), so a 202
+	// means a worker is woken unless Redis failed (then the sweep drains).
+	// The request's context may be cancelled once the client has its
+	// answer; the wake-up must still go out.
+	s.Relay.Notify()
 	if s.Tasks != nil {
-		if _, err := s.Tasks.EnqueueContext(ctx, tasks.New(tasks.TypeApply, m.TopologyID, s.Queue)); err != nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+		defer cancel()
+		if err := applyWakeups.Apply(ctx, s.Tasks, s.Queue, m.TopologyID); err != nil {
 			s.Log.WarnContext(ctx, "apply wake-up not enqueued; the sweep will drain",
 				"topology_id", m.TopologyID, "mutation_id", m.ID, "err", err)
 		}
 	}
 	return web.JSON(w, http.StatusAccepted, enqueueResponseOf(m))
 }
+
+// applyWakeups coalesces the apply wake-ups of concurrent enqueues per
+// topology (tasks.Wakeups).
+var applyWakeups tasks.Wakeups
 
 // enqueueResponseOf is the 202 body of an accepted mutation.
 func enqueueResponseOf(m *domain.Mutation) enqueueResponse {

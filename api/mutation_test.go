@@ -57,8 +57,13 @@ func TestMutationEnqueue(t *testing.T) {
 	top, err := e.DB.GetTopology(context.Background(), tid)
 	require.NoError(t, err)
 	require.Equal(t, 2, top.Version)
-	es, err := e.Streams.RangeTopology(context.Background(), tid, stream.ID{}, 10)
-	require.NoError(t, err)
+	// The event reaches the stream just after the answer (the relay's loop).
+	var es []stream.Entry
+	require.Eventually(t, func() bool {
+		var err error
+		es, err = e.Streams.RangeTopology(context.Background(), tid, stream.ID{}, 10)
+		return err == nil && len(es) > 0
+	}, 10*time.Second, 10*time.Millisecond)
 	require.Len(t, es, 1)
 	require.Equal(t, domain.EventEnqueued, es[0].Name)
 	var env struct {

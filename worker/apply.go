@@ -28,14 +28,26 @@ import (
 //  1. claim: one statement takes (or keeps) the lease, moves the lowest
 //     pending row to applying (fenced by the lease and liveness) and returns
 //     the lease's fence;
-//  2. op: one transaction runs domain.ApplyOp on the loaded view, persists
-//     the diff, stamps the row committed_at with its materializer effects
-//     (each with the LAN and decky it acts on, captured here) and records
-//     `mutation.applying`; with nothing to materialise it also marks the row
-//     applied and records `mutation.applied`;
+//  2. op: one transaction runs domain.ApplyOp on the topology's view,
+//     persists the diff, stamps the row committed_at with its materializer
+//     effects (each with the LAN and decky it acts on, captured here) and
+//     records `mutation.applying`; with nothing to materialise it also
+//     marks the row applied and records `mutation.applied`;
 //  3. after commit: materialise (best effort; every call carries the fence
 //     and is preceded by a local check of the lease), then one statement
 //     marks the row applied and records `mutation.applied`.
+//
+// A pass loads the view once: the first op of the pass reads it in its
+// transaction, and every later op runs on the view the previous op
+// committed (postgres.CommitMutationOn), with the deckies step 3 marked
+// running applied to it (postgres.MarkRunning). Nothing else can have
+// changed the topology's LANs, deckies or edges meanwhile: every other
+// writer of a live topology's content (deploy, teardown, heal) takes the
+// lease first, and taking it raises the fence, so a claim that returns a
+// fence other than the pass's drops the view and the next op loads it
+// again; so does the recovery of a mutation left applying, and any error
+// ends the pass. Each mutation is still its own claim, op commit and finish
+// commit with its own events, so none of the guarantees below changes.
 //
 // A failure in step 2 rolls the op back and, in one transaction, fails the
 // row, records `mutation.applying` and `mutation.failed` (and degrades an
@@ -71,8 +83,12 @@ import (
 // once Teardown has been called.
 //
 // Lease writes and the claim commit asynchronously (see postgres.ClaimNext);
-// the op and terminal commits are synchronous, and events are published to
-// Redis only after their commit returns. A raised fence is made durable by a
+// the op and terminal commits are synchronous, and events are handed to the
+// relay only after their commit returns. The pass does not wait for them to
+// reach Redis (relay.Relay.Notify: the process's publishing loop stamps and
+// appends them, sharing rounds across mutations and topologies); Drain waits
+// for one relay round at its end, and whatever that round could not do, the
+// sweep does from the outbox. A raised fence is made durable by a
 // synchronous commit before any call carries it (the op's commit, or
 // postgres.ConfirmDrainLease before re-materialising), so a Postgres crash
 // cannot hand one fence to two holders.
@@ -130,8 +146,15 @@ func (w *Worker) handleApply(ctx context.Context, t *asynq.Task) error {
 // this pass is honoured by the next one. A pass that failed a mutation stops
 // without retrying (DOMAIN §4.4: the next wake-up or sweep goes on).
 func (w *Worker) Drain(ctx context.Context, topologyID string) error {
+	total := 0
+	defer func() {
+		if total > 0 {
+			w.flushRelay(ctx)
+		}
+	}()
 	for {
 		n, stopped, err := w.drainOnce(ctx, topologyID)
+		total += n
 		if err != nil || stopped || n == 0 {
 			return err
 		}
@@ -177,6 +200,9 @@ func (l *heldLease) claimed(sent time.Time, fence int64) { l.extend(sent, l.ttl/
 // m (claimed by drainOnce, or already applying when claimed is false).
 func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.OpenMutation, claimed bool) (n int, stopped bool, err error) {
 	tid := lease.tid
+	// view is the topology as the pass's last op left it (nil: the next op
+	// loads it); see postgres.CommitMutationOn.
+	var view *domain.Hydrated
 	for first := true; ; first = false {
 		if err := ctx.Err(); err != nil {
 			return n, true, err
@@ -185,6 +211,11 @@ func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.Op
 			sent := lease.now()
 			if m, claimed, err = w.DB.ClaimNext(ctx, tid, lease.owner, lease.ttl); err != nil || m == nil {
 				return n, err != nil, err
+			}
+			if m.Fence != lease.Fence() {
+				// Someone else held the lease in between (every take
+				// raises the fence): what they wrote is not in view.
+				view = nil
 			}
 			lease.claimed(sent, m.Fence)
 		}
@@ -196,6 +227,7 @@ func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.Op
 			log.InfoContext(ctx, "recovering a mutation left applying", "committed", m.CommittedAt != nil)
 		}
 		if m.CommittedAt != nil {
+			view = nil
 			running, err := w.rematerialize(ctx, log, lease, m)
 			if err != nil {
 				return n, true, err
@@ -206,7 +238,7 @@ func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.Op
 			n++
 			continue
 		}
-		c, err := w.DB.CommitMutation(ctx, &m.Mutation, uuid.NewString)
+		c, err := w.DB.CommitMutationOn(ctx, &m.Mutation, uuid.NewString, view)
 		switch {
 		case errors.Is(err, postgres.ErrMutationFenced):
 			return n, true, nil
@@ -220,7 +252,8 @@ func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.Op
 			}
 			return n + 1, true, nil
 		}
-		w.publish(ctx, c.Events...)
+		view = c.View
+		w.announce(c.Events...)
 		if c.Applied {
 			mutationsTotal.WithLabelValues("applied").Inc()
 			mutationLatency.Observe(c.Age)
@@ -237,6 +270,7 @@ func (w *Worker) drainPass(ctx context.Context, lease *heldLease, m *postgres.Op
 		if err := w.finish(ctx, log, &m.Mutation, running); err != nil {
 			return n, true, err
 		}
+		postgres.MarkRunning(view, running)
 		n++
 	}
 }
@@ -252,7 +286,7 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, m *domain.Mutatio
 		log.WarnContext(ctx, "mutation finished elsewhere")
 		return nil
 	}
-	w.publish(ctx, ev)
+	w.announce(ev)
 	mutationsTotal.WithLabelValues("applied").Inc()
 	mutationLatency.Observe(age)
 	return nil
@@ -276,7 +310,7 @@ func (w *Worker) fail(ctx context.Context, log *slog.Logger, m *domain.Mutation,
 	if len(evs) > 0 {
 		mutationsTotal.WithLabelValues("failed").Inc()
 	}
-	w.publish(ctx, evs...)
+	w.announce(evs...)
 	return nil
 }
 

@@ -79,3 +79,31 @@ func (w *Worker) publish(ctx context.Context, evs ...domain.Event) {
 	defer cancel()
 	w.Relay.Publish(pctx, evs...)
 }
+
+// announce hands committed events to the relay without waiting for them to
+// reach Redis (relay.Relay.Notify): a drain pass goes on to its next
+// mutation while the relay's round stamps and appends, and consecutive
+// mutations' events share rounds. Drain waits for the relay once, at its
+// end (flushRelay).
+func (w *Worker) announce(evs ...domain.Event) {
+	if len(evs) == 0 || w.Relay == nil {
+		return
+	}
+	w.Relay.Notify()
+}
+
+// flushRelay waits (up to 5 s, even when ctx is ending: the events are
+// committed) for a relay round that starts now, so every event this
+// process committed before the call has been stamped and appended, or left
+// for the sweep, when it returns.
+func (w *Worker) flushRelay(ctx context.Context) {
+	if w.Relay == nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	select {
+	case <-w.Relay.Notify():
+	case <-pctx.Done():
+	}
+}

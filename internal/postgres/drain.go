@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -243,6 +244,9 @@ type Commit struct {
 	Applied bool
 	// Age is the seconds from request to applied (with Applied).
 	Age float64
+	// View is the committed view in the form loadView reads it, for the
+	// pass's next op (CommitMutationOn); nil means load it again.
+	View *domain.Hydrated
 }
 
 // CommitMutation runs an applying mutation's op in one transaction (DOMAIN
@@ -269,11 +273,29 @@ type Commit struct {
 // worker's row lock and then matches nothing, so the stale op rolls back.
 // The topology row is locked only by the outbox insert, at the end.
 func (db *DB) CommitMutation(ctx context.Context, m *domain.Mutation, newID func() string) (*Commit, error) {
+	return db.CommitMutationOn(ctx, m, newID, nil)
+}
+
+// CommitMutationOn is CommitMutation run on view, the topology's view as
+// the caller knows it, instead of one loaded in the transaction (nil means
+// load it). A drain pass hands each op the View of the previous op's Commit,
+// so a run of mutations costs one view load, not one each. That is sound
+// only while nothing but the caller can have changed the topology's LANs,
+// deckies and edges since view was read: the drain lease guarantees it for
+// as long as it is held without a gap (every other writer of a live
+// topology's content takes the lease first, see worker/apply.go), and the
+// caller must apply to view what it writes itself outside ops (the deckies
+// FinishMutation marks running: MarkRunning). A lease lost meanwhile is
+// caught by the stamp, as for a loaded view.
+func (db *DB) CommitMutationOn(ctx context.Context, m *domain.Mutation, newID func() string, view *domain.Hydrated) (*Commit, error) {
 	var c Commit
 	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
-		before, err := loadView(ctx, tx, m.TopologyID)
-		if err != nil {
-			return err
+		before := view
+		if before == nil {
+			var err error
+			if before, err = loadView(ctx, tx, m.TopologyID); err != nil {
+				return err
+			}
 		}
 		var payload map[string]any
 		if err := json.Unmarshal(m.Payload, &payload); err != nil || payload == nil {
@@ -324,12 +346,67 @@ func (db *DB) CommitMutation(ctx context.Context, m *domain.Mutation, newID func
 			return ErrMutationFenced
 		}
 		c.Age = *age
+		c.View = settledView(before, res.After)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// settledView is after (an op's result on before) as loadView would read it
+// back once committed: every LAN, decky and edge the op added or changed is
+// passed through the JSON form loadView decodes (so a decky's config holds
+// the same Go types either way), a new decky's state is what persistDiff
+// stored, and the lists are in loadView's order (names and ids compare
+// bytewise, as the database's C collation does). Unchanged objects are
+// before's, already in that form.
+func settledView(before, after *domain.Hydrated) *domain.Hydrated {
+	oldDeckies := deckiesByUUID(before.Deckies)
+	out := after.Clone()
+	for i, d := range out.Deckies {
+		if old, ok := oldDeckies[d.UUID]; ok && deckyEqual(old, d) {
+			out.Deckies[i] = old
+			continue
+		}
+		d.State = deckyState(d)
+		raw, err := json.Marshal(d)
+		var back struct {
+			domain.Decky
+			HomeLANID *string `json:"home_lan_id"`
+		}
+		if err != nil || json.Unmarshal(raw, &back) != nil {
+			return nil // cannot happen for a decky the op built; the next op reloads
+		}
+		back.Decky.HomeLANID = back.HomeLANID
+		if back.Decky.Services == nil {
+			back.Decky.Services = []string{}
+		}
+		if back.Decky.Config == nil {
+			back.Decky.Config = map[string]any{}
+		}
+		out.Deckies[i] = back.Decky
+	}
+	sort.SliceStable(out.LANs, func(i, j int) bool { return out.LANs[i].Name < out.LANs[j].Name })
+	sort.SliceStable(out.Deckies, func(i, j int) bool { return out.Deckies[i].Name < out.Deckies[j].Name })
+	sort.SliceStable(out.Edges, func(i, j int) bool { return out.Edges[i].ID < out.Edges[j].ID })
+	return out
+}
+
+// MarkRunning applies FinishMutation's decky update to a view held across
+// a drain pass (CommitMutationOn): the deckies in running are now running.
+func MarkRunning(view *domain.Hydrated, running []string) {
+	if view == nil || len(running) == 0 {
+		return
+	}
+	for i := range view.Deckies {
+		for _, u := range running {
+			if view.Deckies[i].UUID == u {
+				view.Deckies[i].State = domain.DeckyRunning
+			}
+		}
+	}
 }
 
 // settle updates mutation m with set where cond holds and, if it did,

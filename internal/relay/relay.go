@@ -5,18 +5,24 @@
 //
 //  1. A transition commits its event to the outbox (internal/postgres) with
 //     the topology's next seq.
-//  2. Publish, called right after that commit by the api and the workers,
-//     stamps: one short Postgres transaction gives every committed, unstamped
-//     event (its own and any other process's) the next global positions gseq,
-//     gap-free, and commits. "<gseq>-<seq>" is now the event's id for ever.
-//     Within a process one Publish stamps at a time; the others wait for its
-//     round and return if it covered their events.
-//  3. Publish then makes the Redis stream cover everything up to the clock
-//     it just advanced: it appends what it stamped, and if the stream lacks
-//     earlier positions (another stamper has not appended yet, or Redis lost
-//     them) it first appends them from the outbox by gseq, page by page.
-//     The stream's append script skips what is already there, so racing
-//     publishers append each entry once, in order (internal/stream).
+//  2. Right after that commit the api and the workers call Notify (or
+//     Publish, which is Notify and a wait). Each process has one publishing
+//     loop, started on demand: a Notify asks it for a round that starts
+//     after the call, and every Notify made while a round runs is answered
+//     by the next one, so a burst of commits costs a few rounds, not one
+//     each, and the committer does not wait for Postgres' stamping commit
+//     or Redis unless it wants to. A round stamps: one short Postgres
+//     transaction gives every committed, unstamped event (this process's
+//     and any other's) the next global positions gseq, gap-free, and
+//     commits. "<gseq>-<seq>" is now the event's id for ever.
+//  3. The round then makes the Redis stream cover everything up to the
+//     clock it just advanced: it appends what it stamped (all of it, every
+//     topology's consecutive events, in one call of the append script), and
+//     if the stream lacks earlier positions (another stamper has not
+//     appended yet, or Redis lost them) it first appends them from the
+//     outbox by gseq, page by page. The stream's append script skips what
+//     is already there, so racing processes append each entry once, in
+//     order (internal/stream).
 //  4. Sweep (the worker's periodic sweep) does the same for whatever the
 //     fast path could not (Redis down, a process killed between commit and
 //     publish) and records in Postgres how far Redis is confirmed, which is
@@ -67,8 +73,9 @@ type Relay struct {
 
 	appends atomic.Int64
 
-	mu    sync.Mutex
-	round chan struct{} // closed when the Publish stamping now ends
+	mu   sync.Mutex
+	busy bool          // the publishing loop is running
+	next chan struct{} // closed when the round the loop starts next ends
 }
 
 // New returns a Relay.
@@ -84,71 +91,76 @@ func New(db *postgres.DB, s *stream.Streams, log *slog.Logger) *Relay {
 // and diagnostics.
 func (r *Relay) Appends() int64 { return r.appends.Load() }
 
-// Publish relays events that were just committed. It never fails the
-// caller: a problem is logged and left for the sweep, which finds the events
-// in the outbox. evs only says what must be covered: stamping takes every
-// committed event in the outbox, in (topology, seq) order, and an event
-// another publisher stamped first is that publisher's to append.
-//
-// Within a process one Publish stamps at a time and the others wait for its
-// round (stamp and append) to end, then check whether it covered their
-// events: stamping is serialised by a row lock anyway, and without this every
-// concurrent publisher would queue on that lock in turn (a convoy of round
-// trips under load) to find its events already stamped.
+// Notify asks for a publishing round that starts after this call, so it
+// covers every event committed before it, and returns at once. The
+// returned channel is closed when that round has ended, whether or not it
+// managed to stamp and append (a problem is logged and left for the sweep,
+// which finds the events in the outbox). Rounds run one at a time in a
+// goroutine that exits when nothing more is asked; every Notify made while
+// a round runs shares the next round.
+func (r *Relay) Notify() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.next == nil {
+		r.next = make(chan struct{})
+	}
+	done := r.next
+	if !r.busy {
+		r.busy = true
+		go r.loop()
+	}
+	return done
+}
+
+// loop runs rounds while they are asked for.
+func (r *Relay) loop() {
+	for {
+		r.mu.Lock()
+		done := r.next
+		r.next = nil
+		if done == nil {
+			r.busy = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		r.publishRound(ctx)
+		cancel()
+		close(done)
+	}
+}
+
+// Publish relays events that were just committed and waits (until ctx
+// ends) for the round that covers them: Notify, then a wait. It never fails
+// the caller: a problem is logged and left for the sweep. evs only says
+// whether there is anything to do: a round takes every committed event in
+// the outbox, in (topology, seq) order.
 func (r *Relay) Publish(ctx context.Context, evs ...domain.Event) {
 	if len(evs) == 0 {
 		return
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, publishTimeout)
-		defer cancel()
-	}
-	for {
-		r.mu.Lock()
-		if wait := r.round; wait != nil {
-			r.mu.Unlock()
-			select {
-			case <-wait:
-			case <-ctx.Done():
-				r.Log.WarnContext(ctx, "event publish deferred to sweep", "topology_id", evs[0].TopologyID, "err", ctx.Err())
-				return
-			}
-			pending, err := r.DB.AnyUnstamped(ctx, evs)
-			if err != nil {
-				r.Log.WarnContext(ctx, "event publish deferred to sweep", "topology_id", evs[0].TopologyID, "err", err)
-				return
-			}
-			if !pending {
-				return // the round stamped (and appended) them, or another process did
-			}
-			continue
-		}
-		round := make(chan struct{})
-		r.round = round
-		r.mu.Unlock()
-		r.publishRound(ctx, evs[0].TopologyID)
-		r.mu.Lock()
-		r.round = nil
-		r.mu.Unlock()
-		close(round)
-		return
+	select {
+	case <-r.Notify():
+	case <-ctx.Done():
+		r.Log.WarnContext(ctx, "event publish left to the relay's round or the sweep",
+			"topology_id", evs[0].TopologyID, "err", ctx.Err())
 	}
 }
 
 // publishRound stamps every committed event (up to a bound) and appends it.
-func (r *Relay) publishRound(ctx context.Context, tid string) {
+func (r *Relay) publishRound(ctx context.Context) {
 	for range publishRounds {
 		st, err := r.DB.StampEvents(ctx, stampBatch)
 		if err != nil {
-			r.Log.WarnContext(ctx, "event publish deferred to sweep", "topology_id", tid, "err", err)
+			r.Log.WarnContext(ctx, "event publish deferred to sweep", "err", err)
 			return
 		}
 		if len(st.Events) == 0 {
 			return
 		}
 		if err := r.appendStamp(ctx, st); err != nil {
-			r.Log.WarnContext(ctx, "event publish deferred to sweep", "topology_id", tid,
+			r.Log.WarnContext(ctx, "event publish deferred to sweep",
 				"gseq_from", st.Before+1, "gseq_to", st.After, "err", err)
 			return
 		}

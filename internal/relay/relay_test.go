@@ -259,3 +259,32 @@ func TestRestartEmptyRefillsWithinRetention(t *testing.T) {
 	require.NoError(t, b.relay.Sweep(ctx))
 	require.Equal(t, b.outboxIDs(t)[900:], b.streamIDs(t), "the sweep has nothing left to do")
 }
+
+// Notify returns without waiting; the round it asked for starts after the
+// call, so it covers every event committed before it, and its channel is
+// closed once that round has appended them. Concurrent committers that
+// only Notify, and then wait for one more round, find every event in the
+// stream once, in position order.
+func TestNotify(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.commit(t, b.tid, 3)
+	<-b.relay.Notify()
+	require.Equal(t, []string{"1-1", "2-2", "3-3"}, b.streamIDs(t))
+
+	var wg sync.WaitGroup
+	want := 3
+	for i := range 20 {
+		want += 1 + i%3
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.commit(t, b.tid, 1+i%3)
+			b.relay.Notify()
+		}()
+	}
+	wg.Wait()
+	<-b.relay.Notify()
+	require.Len(t, b.streamIDs(t), want)
+	require.Equal(t, b.outboxIDs(t), b.streamIDs(t))
+}
