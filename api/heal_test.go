@@ -12,6 +12,7 @@ import (
 	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/stream/streamtest"
 	"github.com/decnet/mazenet/tasks"
 )
 
@@ -76,7 +77,7 @@ func TestHeal(t *testing.T) {
 	require.Equal(t, domain.StatusActive, evs[0].ToStatus)
 	require.Equal(t, domain.ReasonHealed, *evs[0].Reason)
 
-	es, err := e.Streams.RangeTopology(context.Background(), id, stream.ID{}, 100)
+	es, err := streamtest.Topology(context.Background(), e.Streams, id, stream.ID{}, 100)
 	require.NoError(t, err)
 	require.NotEmpty(t, es)
 	last := es[len(es)-1]

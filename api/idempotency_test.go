@@ -17,6 +17,7 @@ import (
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/stream/streamtest"
 	"github.com/decnet/mazenet/tasks"
 )
 
@@ -129,7 +130,7 @@ func TestIdempotentEnqueueConcurrent(t *testing.T) {
 	var es []stream.Entry
 	require.Eventually(t, func() bool { // published just after the answer
 		var err error
-		es, err = e.Streams.RangeTopology(context.Background(), tid, stream.ID{}, 10)
+		es, err = streamtest.Topology(context.Background(), e.Streams, tid, stream.ID{}, 10)
 		return err == nil && len(es) > 0
 	}, 10*time.Second, 10*time.Millisecond)
 	require.Len(t, es, 1, "one mutation.enqueued")

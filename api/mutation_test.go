@@ -18,6 +18,7 @@ import (
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/stream/streamtest"
 )
 
 // liveTopology inserts a topology with status and one LAN, returning its id.
@@ -61,7 +62,7 @@ func TestMutationEnqueue(t *testing.T) {
 	var es []stream.Entry
 	require.Eventually(t, func() bool {
 		var err error
-		es, err = e.Streams.RangeTopology(context.Background(), tid, stream.ID{}, 10)
+		es, err = streamtest.Topology(context.Background(), e.Streams, tid, stream.ID{}, 10)
 		return err == nil && len(es) > 0
 	}, 10*time.Second, 10*time.Millisecond)
 	require.Len(t, es, 1)

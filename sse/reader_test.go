@@ -15,6 +15,7 @@ import (
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/stream/streamtest"
 	"github.com/decnet/mazenet/sse"
 )
 
@@ -172,7 +173,7 @@ func TestReaderFillsTrimmedEntriesFromTheOutbox(t *testing.T) {
 		all = append(all, missed[len(missed)-100:]...)
 		all = append(all, e.emit(rel, other, 20)...)
 	}
-	retained, err := e.Streams.RangeAll(context.Background(), stream.ID{}, 10000)
+	retained, err := streamtest.All(context.Background(), e.Streams, stream.ID{}, 10000)
 	require.NoError(t, err)
 	require.Less(t, len(retained), len(all), "the stream was trimmed")
 	proxy.heal()
@@ -249,7 +250,7 @@ func TestReaderAcrossRedisRestartAndRestore(t *testing.T) {
 	require.NoError(t, e.Redis.Client.Del(ctx, e.Keys.EventStream(), e.Keys.EventStreamTop()).Err())
 	second := e.emit(nil, tid, 5)
 	require.Equal(t, entryIDs(second), ids(conn.events(5)))
-	refilled, err := e.Streams.RangeTopology(ctx, tid, stream.ID{}, 1000)
+	refilled, err := streamtest.Topology(ctx, e.Streams, tid, stream.ID{}, 1000)
 	require.NoError(t, err)
 	require.Equal(t, append(entryIDs(first), entryIDs(second)...), entryIDs(refilled), "same ids after the refill")
 

@@ -16,6 +16,7 @@ import (
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/stream/streamtest"
 )
 
 // testBundle is one test's pipeline: its own schema, Redis prefix and a
@@ -239,7 +240,7 @@ func (b *testBundle) statusEvents(tid string) []domain.StatusEvent {
 // streamNames returns the event names in a topology's Redis stream.
 func (b *testBundle) streamEntries(tid string) []stream.Entry {
 	b.t.Helper()
-	es, err := b.Streams.RangeTopology(b.ctx, tid, stream.ID{}, 100000)
+	es, err := streamtest.Topology(b.ctx, b.Streams, tid, stream.ID{}, 100000)
 	if err != nil {
 		b.t.Fatal(err)
 	}

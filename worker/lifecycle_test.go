@@ -17,6 +17,7 @@ import (
 	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/stream/streamtest"
 	"github.com/decnet/mazenet/tasks"
 )
 
@@ -100,7 +101,7 @@ func (b *lifecycleBundle) calls(t *testing.T, tid string) []string {
 // Redis stream, in order: what SSE clients would see.
 func (b *lifecycleBundle) streamStates(t *testing.T, tid string) []string {
 	t.Helper()
-	es, err := b.w.Relay.Streams.RangeTopology(t.Context(), tid, stream.ID{}, 100000)
+	es, err := streamtest.Topology(t.Context(), b.w.Relay.Streams, tid, stream.ID{}, 100000)
 	require.NoError(t, err)
 	out := []string{}
 	for _, e := range es {

@@ -23,6 +23,7 @@ import (
 	"github.com/decnet/mazenet/internal/materializer"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/stream/streamtest"
 )
 
 // pipeEnv is the mutation pipeline end to end: the api process and
@@ -128,7 +129,7 @@ func awaitEvent(t *testing.T, s *stream.Streams, tid, id, want string, limit tim
 	deadline := time.Now().Add(limit)
 	var last stream.ID
 	for time.Now().Before(deadline) {
-		es, err := s.RangeTopology(ctx, tid, stream.ID{}, 10000)
+		es, err := streamtest.Topology(ctx, s, tid, stream.ID{}, 10000)
 		require.NoError(t, err)
 		var out []event
 		for _, en := range es {
@@ -176,7 +177,7 @@ func TestPipelineEndToEnd(t *testing.T) {
 	evs = awaitEvent(t, e.Streams, tid, bad, domain.EventFailed, 30*time.Second)
 	require.Equal(t, []string{domain.EventEnqueued, domain.EventApplying, domain.EventApplied}, eventsOf(evs, id2))
 	require.Eventually(t, func() bool {
-		es, err := e.Streams.RangeTopology(context.Background(), tid, stream.ID{}, 1000)
+		es, err := streamtest.Topology(context.Background(), e.Streams, tid, stream.ID{}, 1000)
 		return err == nil && len(es) == len(evs)+1 && es[len(es)-1].Name == domain.EventStatus
 	}, 10*time.Second, 20*time.Millisecond, "no status event after the failure")
 

@@ -19,6 +19,7 @@ import (
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/relay"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/stream/streamtest"
 )
 
 type bundle struct {
@@ -74,7 +75,7 @@ func (b *bundle) commit(t testing.TB, tid string, n int) []domain.Event {
 // streamIDs returns every id in the stream.
 func (b *bundle) streamIDs(t *testing.T) []string {
 	t.Helper()
-	es, err := b.streams.RangeAll(context.Background(), stream.ID{}, 1<<20)
+	es, err := streamtest.All(context.Background(), b.streams, stream.ID{}, 1<<20)
 	require.NoError(t, err)
 	out := make([]string, len(es))
 	for i, e := range es {
@@ -158,7 +159,7 @@ func TestRacingPublishers(t *testing.T) {
 		require.Equal(t, fmt.Sprint(i+1), id[:len(fmt.Sprint(i+1))], "gap-free positions")
 	}
 	for _, tid := range tids {
-		es, err := b.streams.RangeTopology(context.Background(), tid, stream.ID{}, 1000)
+		es, err := streamtest.Topology(context.Background(), b.streams, tid, stream.ID{}, 1000)
 		require.NoError(t, err)
 		for i, e := range es {
 			require.EqualValues(t, i+1, e.ID.Seq, "topology %s in seq order", tid)

@@ -210,36 +210,3 @@ func (s *Streams) LastAllID(ctx context.Context) (ID, error) {
 	}
 	return decode(msgs)[0].ID, nil
 }
-
-// RangeAll returns up to count retained entries after id, oldest first,
-// without blocking (tools and tests; the SSE process tails with ReadAll).
-func (s *Streams) RangeAll(ctx context.Context, after ID, count int64) ([]Entry, error) {
-	msgs, err := s.rdb.XRangeN(ctx, s.keys.EventStream(), "("+after.String(), "+", count).Result()
-	if err != nil {
-		return nil, fmt.Errorf("stream: range: %w", err)
-	}
-	return decode(msgs), nil
-}
-
-// RangeTopology returns up to count retained entries of one topology after
-// id, oldest first: what that topology's SSE stream shows. It scans the
-// whole stream, so it is for tools and tests only.
-func (s *Streams) RangeTopology(ctx context.Context, topologyID string, after ID, count int64) ([]Entry, error) {
-	var out []Entry
-	for int64(len(out)) < count {
-		page, err := s.RangeAll(ctx, after, 1000)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range page {
-			if e.TopologyID == topologyID && int64(len(out)) < count {
-				out = append(out, e)
-			}
-		}
-		if len(page) < 1000 {
-			break
-		}
-		after = page[len(page)-1].ID
-	}
-	return out, nil
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/rediskey"
 	"github.com/decnet/mazenet/internal/stream"
+	"github.com/decnet/mazenet/internal/stream/streamtest"
 )
 
 // outbox builds n stamped events at positions 1..n, spread over topologies
@@ -48,7 +49,7 @@ func setup(t *testing.T) fixture {
 // ids returns the ids of the whole stream.
 func (f fixture) ids(t *testing.T) []string {
 	t.Helper()
-	es, err := f.s.RangeAll(context.Background(), stream.ID{}, 100000)
+	es, err := streamtest.All(context.Background(), f.s, stream.ID{}, 100000)
 	require.NoError(t, err)
 	out := make([]string, len(es))
 	for i, e := range es {
@@ -79,7 +80,7 @@ func TestAppendUsesDurableIDsOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 5, top)
 
-	got, err := f.s.RangeAll(ctx, stream.ID{}, 100)
+	got, err := streamtest.All(ctx, f.s, stream.ID{}, 100)
 	require.NoError(t, err)
 	require.Len(t, got, 5)
 	for i, e := range got {
@@ -88,10 +89,10 @@ func TestAppendUsesDurableIDsOnce(t *testing.T) {
 		require.Equal(t, domain.EventEnqueued, e.Name)
 		require.Equal(t, stream.EntryOf(evs[i]), e, "the stored entry is the outbox event's entry")
 	}
-	a, err := f.s.RangeTopology(ctx, "a", stream.ID{}, 100)
+	a, err := streamtest.Topology(ctx, f.s, "a", stream.ID{}, 100)
 	require.NoError(t, err)
 	require.Equal(t, []string{"2-1", "4-2"}, []string{a[0].ID.String(), a[1].ID.String()})
-	after, err := f.s.RangeAll(ctx, got[2].ID, 100)
+	after, err := streamtest.All(ctx, f.s, got[2].ID, 100)
 	require.NoError(t, err)
 	require.Equal(t, idsOf(evs[3:]), []string{after[0].ID.String(), after[1].ID.String()})
 }
