@@ -19,7 +19,9 @@ function slotCap(detail) {
 // stream says so (state "full", with the cap) and keeps asking every few
 // seconds, so it comes back by itself when a slot frees. Refusals with 401
 // (REFUSALS in a row), 403 or 404 stop it ("offline", with the reason) until
-// start() is called again.
+// start() is called again. A stream the server ends with `event: revoked`
+// re-authenticates at once; a 401 on the ticket request then ends the
+// session (login screen) instead of reconnecting.
 export class LiveStream {
   constructor(path, handlers) {
     this.path = path;
@@ -102,6 +104,18 @@ export class LiveStream {
       if (this.on.event) this.on.event(name, data, ev.lastEventId || '');
     };
     for (const n of EVENT_NAMES) es.addEventListener(n, frame(n));
+    // `event: revoked`: the credential this stream lives on was revoked
+    // (logout, password or role change, deleted user, expiry). No backoff and
+    // no retry of the old ticket: ask for a fresh ticket at once. With a dead
+    // token that request answers 401, which ends the session (api.js shows
+    // the login screen) and halts this stream, so it never loops.
+    es.addEventListener('revoked', () => {
+      if (this.es !== es) return;
+      es.close();
+      this.es = null;
+      this.setState({ kind: 'connecting' });
+      this.connect();
+    });
     es.addEventListener('message', frame('message'));
     es.addEventListener('error', (ev) => {
       if (this.es !== es) return;
