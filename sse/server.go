@@ -11,6 +11,10 @@
 //     leases in a Redis sorted set, exact across processes.
 //   - handler.go: the handshake (auth → topology → slot → 200) and one
 //     client's stream (snapshot, resume replay, live frames).
+//   - revoke.go: revocation reaches open streams: a notice from the api
+//     (Redis pub/sub) re-checks a user's streams at once, and a periodic
+//     batched re-check bounds the rest; a dead stream ends with
+//     `event: revoked`.
 //   - sink.go: where a stream's bytes go; on HTTP/1.x the connection is
 //     taken over from net/http after the handshake to keep idle streams small.
 //   - server.go: routes, CORS, the keepalive sweep, Serve, Run and Shutdown;
