@@ -105,16 +105,17 @@ export class LiveStream {
     };
     for (const n of EVENT_NAMES) es.addEventListener(n, frame(n));
     // `event: revoked`: the credential this stream lives on was revoked
-    // (logout, password or role change, deleted user, expiry). No backoff and
-    // no retry of the old ticket: ask for a fresh ticket at once. With a dead
-    // token that request answers 401, which ends the session (api.js shows
-    // the login screen) and halts this stream, so it never loops.
+    // (logout, password or role change, deleted user, expiry). Ask for a
+    // fresh ticket, once: with a dead token that request answers 401, which
+    // ends the session (api.js shows the login screen) and halts this stream,
+    // so it never loops. The short pause lets a sign-out under way in this or
+    // another tab (it revokes the token too) stop the stream first, so a
+    // deliberate sign-out never asks with the dead token.
     es.addEventListener('revoked', () => {
       if (this.es !== es) return;
       es.close();
       this.es = null;
-      this.setState({ kind: 'connecting' });
-      this.connect();
+      this.schedule({ kind: 'connecting' }, Math.round(500 + Math.random() * 500));
     });
     es.addEventListener('message', frame('message'));
     es.addEventListener('error', (ev) => {
