@@ -75,30 +75,30 @@ func (e *testEnv) openBoth(t *testing.T, base, tid string, u *domain.User, token
 func TestRevocationEndsOpenStreams(t *testing.T) {
 	cases := []struct {
 		name   string
-		revoke func(e *testEnv, u *domain.User, token string)
+		revoke func(t *testing.T, e *testEnv, u *domain.User, token string)
 	}{
-		{"logout", func(e *testEnv, u *domain.User, token string) {
+		{"logout", func(t *testing.T, e *testEnv, u *domain.User, token string) {
 			c, err := e.Tokens.Verify(token)
 			require.NoError(t, err)
 			require.NoError(t, e.DB.RevokeToken(context.Background(), c.JTI, u.UUID, c.ExpiresAt))
 			e.notify(u.UUID, c.JTI)
 		}},
-		{"password change", func(e *testEnv, u *domain.User, _ string) {
+		{"password change", func(t *testing.T, e *testEnv, u *domain.User, _ string) {
 			_, err := e.DB.SetPassword(context.Background(), u.UUID, "y", false)
 			require.NoError(t, err)
 			e.notify(u.UUID, "")
 		}},
-		{"password reset", func(e *testEnv, u *domain.User, _ string) {
+		{"password reset", func(t *testing.T, e *testEnv, u *domain.User, _ string) {
 			_, err := e.DB.SetPassword(context.Background(), u.UUID, "y", true)
 			require.NoError(t, err)
 			e.notify(u.UUID, "")
 		}},
-		{"demotion", func(e *testEnv, u *domain.User, _ string) {
+		{"demotion", func(t *testing.T, e *testEnv, u *domain.User, _ string) {
 			_, err := e.DB.SetRole(context.Background(), u.UUID, domain.RoleViewer)
 			require.NoError(t, err)
 			e.notify(u.UUID, "")
 		}},
-		{"deleted user", func(e *testEnv, u *domain.User, _ string) {
+		{"deleted user", func(t *testing.T, e *testEnv, u *domain.User, _ string) {
 			require.NoError(t, e.DB.DeleteUser(context.Background(), u.UUID))
 			e.notify(u.UUID, "")
 		}},
@@ -115,14 +115,15 @@ func TestRevocationEndsOpenStreams(t *testing.T) {
 				20*time.Second, 20*time.Millisecond, "both processes follow the notices")
 			tid := e.topology(domain.StatusActive)
 			u, token := e.user(domain.RoleAdmin, false)
-			other, otherTok := e.user(domain.RoleViewer, false)
+			// Another admin: the last admin can be neither demoted nor deleted.
+			other, otherTok := e.user(domain.RoleAdmin, false)
 
 			a1, b1 := e.openBoth(t, base1, tid, u, token)
 			a2, b2 := e.openBoth(t, base2, tid, u, token)
 			o1, o2 := e.openBoth(t, base1, tid, other, otherTok)
 			require.Equal(t, 4, s1.HeldSlots())
 
-			tc.revoke(e, u, token)
+			tc.revoke(t, e, u, token)
 			for _, c := range []*conn{a1, b1, a2, b2} {
 				expectRevoked(t, c)
 			}
