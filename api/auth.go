@@ -182,6 +182,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	if err := s.DB.RevokeToken(r.Context(), c.JTI, u.UUID, c.ExpiresAt); err != nil {
 		return err
 	}
+	s.announceRevocation(r, u.UUID, c.JTI)
 	if _, err := s.DB.PruneRevokedTokens(r.Context(), pruneRevokedBatch); err != nil {
 		s.Log.WarnContext(r.Context(), "prune revoked tokens", "err", err)
 	}
@@ -230,6 +231,7 @@ func (s *Server) handleChangePassword(w http.ResponseWriter, r *http.Request) er
 	if _, err := s.DB.SetPassword(r.Context(), u.UUID, hash, false); err != nil {
 		return err
 	}
+	s.announceRevocation(r, u.UUID, "")
 	return web.JSON(w, http.StatusOK, map[string]string{"detail": "Password changed"})
 }
 
@@ -245,10 +247,12 @@ type sseTicketResponse struct {
 }
 
 // handleSSETicket mints a single-use SSE ticket bound to the caller's uuid
-// and current role (§11.4). The ticket is never logged.
+// and current role (§11.4), and to the caller's token (jti, iat, exp), so
+// the stream it opens ends when that token is revoked. The ticket is never
+// logged.
 func (s *Server) handleSSETicket(w http.ResponseWriter, r *http.Request) error {
 	u := userFrom(r.Context())
-	ticket, err := s.Tickets.Mint(r.Context(), u.UUID, u.Role)
+	ticket, err := s.Tickets.MintFor(r.Context(), claimsFrom(r.Context()), u.Role)
 	if err != nil {
 		return err
 	}

@@ -128,6 +128,7 @@ func (s *Server) handleUserDelete(w http.ResponseWriter, r *http.Request) error 
 	if err := s.DB.DeleteUser(r.Context(), id); err != nil {
 		return err
 	}
+	s.announceRevocation(r, id, "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -158,6 +159,7 @@ func (s *Server) handleUserSetRole(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	s.announceRevocation(r, u.UUID, "")
 	return web.JSON(w, http.StatusOK, u)
 }
 
@@ -188,5 +190,6 @@ func (s *Server) handleUserResetPassword(w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return err
 	}
+	s.announceRevocation(r, u.UUID, "")
 	return web.JSON(w, http.StatusOK, u)
 }

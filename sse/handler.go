@@ -49,7 +49,7 @@ var errStreamInterrupted = errors.New("sse: stream interrupted")
 // admins get the same frames: no role filter, by the viewer-safe invariant
 // recorded in the package doc (DOMAIN §13).
 func (s *Server) handleTopologyEvents(w http.ResponseWriter, r *http.Request) error {
-	user, err := s.authenticate(r)
+	cred, err := s.authenticate(r)
 	if err != nil {
 		return err
 	}
@@ -59,48 +59,49 @@ func (s *Server) handleTopologyEvents(w http.ResponseWriter, r *http.Request) er
 	if _, err := s.DB.GetTopology(r.Context(), id); err != nil {
 		return err
 	}
-	return s.serve(w, r, user, &topologyFeed{s: s, id: id})
+	return s.serve(w, r, cred, &topologyFeed{s: s, id: id})
 }
 
 // handleOverview is GET /api/v1/stream: every topology's events, with the
 // same auth, cap, keepalive and resume rules (SYSTEM §4).
 func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) error {
-	user, err := s.authenticate(r)
+	cred, err := s.authenticate(r)
 	if err != nil {
 		return err
 	}
-	return s.serve(w, r, user, &overviewFeed{s: s})
+	return s.serve(w, r, cred, &overviewFeed{s: s})
 }
 
-// authenticate returns the user uuid of the request (DOMAIN §10 step 1,
-// §11.4). A present Authorization header decides alone (any ticket is then
-// ignored); otherwise ?ticket= is redeemed, which consumes it whatever
+// authenticate returns the credential of the request (DOMAIN §10 step 1,
+// §11.4): whom the stream is for, and what must stay valid for it to go on
+// (revoke.go). A present Authorization header decides alone (any ticket is
+// then ignored); otherwise ?ticket= is redeemed, which consumes it whatever
 // happens next. A JWT is never read from the query: ?token= is ignored and a
 // JWT passed as ?ticket= is just an unknown ticket.
-func (s *Server) authenticate(r *http.Request) (string, error) {
+func (s *Server) authenticate(r *http.Request) (credential, error) {
 	ctx := r.Context()
 	if len(r.Header.Values("Authorization")) > 0 {
-		u, err := s.authenticateJWT(ctx, web.BearerToken(r))
+		u, c, err := s.authenticateJWT(ctx, web.BearerToken(r))
 		if err != nil {
-			return "", err
+			return credential{}, err
 		}
 		if u.MustChangePassword {
-			return "", domain.ErrPasswordChange
+			return credential{}, domain.ErrPasswordChange
 		}
-		return u.UUID, nil
+		return credentialFromClaims(c), nil
 	}
 	ticket := r.URL.Query().Get("ticket")
 	if ticket == "" {
-		return "", domain.Errorf(domain.EUnauthorized, "Not authenticated")
+		return credential{}, domain.Errorf(domain.EUnauthorized, "Not authenticated")
 	}
 	tk, err := s.Tickets.Redeem(ctx, ticket)
 	if err != nil {
-		return "", err
+		return credential{}, err
 	}
 	if !tk.Role.Valid() {
-		return "", domain.ErrUnauthorized
+		return credential{}, domain.ErrUnauthorized
 	}
-	return tk.UserUUID, nil
+	return credentialFromTicket(tk, time.Now()), nil
 }
 
 // feed is what differs between the topology stream and the overview stream:
@@ -154,7 +155,7 @@ func (o *overviewSnapshot) SetResume(r string) { o.Resume = r }
 //
 // A handshake failure is returned (the caller writes it); once the stream is
 // open, failures end the stream instead and serve returns nil.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, user string, f feed) error {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, cred credential, f feed) error {
 	ctx := r.Context()
 	if !s.hub.waitReady(ctx, 5*time.Second) {
 		return errNotReady
@@ -164,7 +165,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, user string, f fe
 		w.Header().Set("Retry-After", "1") // at once, to another process
 		return errShuttingDown
 	}
-	slot, err := s.slots.Acquire(ctx, user)
+	slot, err := s.slots.Acquire(ctx, cred.user)
 	if err != nil {
 		s.active.Done()
 		return err
@@ -182,7 +183,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, user string, f fe
 	s.metrics.handshake(f.endpoint(), http.StatusOK)
 	gauge := s.metrics.connections.WithLabelValues(f.endpoint())
 	gauge.Inc()
-	ss := &session{s: s, f: f, sub: sub, slot: slot, out: out, gauge: gauge}
+	ss := &session{s: s, f: f, sub: sub, slot: slot, out: out, gauge: gauge, cred: cred}
+	s.streams.add(ss) // from now on a revocation ends it (revoke.go)
 	last, err := ss.prime(out.context(), pos, resumeID(r))
 	if err != nil {
 		ss.finish(err)
@@ -219,6 +221,9 @@ type session struct {
 	slot  *Slot
 	out   sink
 	gauge prometheus.Gauge
+	cred  credential // what the stream was opened with (revoke.go)
+
+	revoked revocation // set by a re-check that found cred dead
 }
 
 // errClientGone ends a session whose client left or could not be written to.
@@ -341,6 +346,10 @@ func (ss *session) stopping() (bool, error) {
 		}
 		return true, errSlowClient // end now: the client resumes with its last id
 	}
+	if ss.revoked.flag.Load() {
+		_ = ss.out.send(revokedFrame) // no retry: the dashboard re-authenticates (revoke.go)
+		return true, errRevoked
+	}
 	if closed(ss.slot.Lost()) || closed(ss.s.closed) {
 		_ = ss.out.send(retryFrame())
 		return true, nil
@@ -370,6 +379,7 @@ func (ss *session) finish(why error) {
 	}
 	ss.s.Log.Debug("sse stream ended", "endpoint", ss.f.endpoint(), "topology_id", ss.f.topologyID(), "reason", reason)
 	ss.out.close(errors.Is(why, errSlowClient) || errors.Is(why, errClientGone))
+	ss.s.streams.remove(ss)
 	ss.sub.Close()
 	ss.slot.Release()
 	ss.gauge.Dec()

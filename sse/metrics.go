@@ -20,6 +20,7 @@ type metrics struct {
 	readerErrors prometheus.Counter
 	readerGaps   prometheus.Counter
 	readerFills  prometheus.Counter
+	revoked      prometheus.Counter
 	drops        atomic.Int64 // slowDrops, readable without scraping
 }
 
@@ -54,8 +55,12 @@ func newMetrics() *metrics {
 			Name: "mazenet_sse_reader_fills_total",
 			Help: "Times the shared reader filled positions the stream skipped from the outbox.",
 		}),
+		revoked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mazenet_sse_revoked_streams_total",
+			Help: "Streams ended because their credential was revoked (logout, password or role change, deleted user, expiry).",
+		}),
 	}
-	m.registry.MustRegister(m.connections, m.fannedOut, m.slowDrops, m.handshakes, m.readerErrors, m.readerGaps, m.readerFills,
+	m.registry.MustRegister(m.connections, m.fannedOut, m.slowDrops, m.handshakes, m.readerErrors, m.readerGaps, m.readerFills, m.revoked,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

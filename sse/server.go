@@ -11,6 +11,10 @@
 //     leases in a Redis sorted set, exact across processes.
 //   - handler.go: the handshake (auth → topology → slot → 200) and one
 //     client's stream (snapshot, resume replay, live frames).
+//   - revoke.go: revocation reaches open streams: a notice from the api
+//     (Redis pub/sub) re-checks a user's streams at once, and a periodic
+//     batched re-check bounds the rest; a dead stream ends with
+//     `event: revoked`.
 //   - sink.go: where a stream's bytes go; on HTTP/1.x the connection is
 //     taken over from net/http after the handshake to keep idle streams small.
 //   - server.go: routes, CORS, the keepalive sweep, Serve, Run and Shutdown;
@@ -35,6 +39,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -88,12 +93,20 @@ type Server struct {
 	// Timeouts are Serve's listener limits; the zero value means
 	// web.StreamTimeouts.
 	Timeouts web.Timeouts
+	// RecheckInterval is how often every open stream's credential is
+	// re-checked against Postgres, the bound on a revoked stream's life when
+	// its revocation notice is lost (revoke.go); 0 means
+	// DefaultRecheckInterval.
+	RecheckInterval time.Duration
 
 	initOnce sync.Once
 	hub      *Hub
 	slots    *Slots
 	metrics  *metrics
 	origins  map[string]bool
+
+	streams    registry    // open streams by user, for revocation re-checks
+	subscribed atomic.Bool // revocation notices followed (revoke.go)
 
 	mu      sync.Mutex
 	closing bool
@@ -119,6 +132,9 @@ func (s *Server) init() {
 		}
 		if s.SlotLease <= 0 {
 			s.SlotLease = DefaultSlotLease
+		}
+		if s.RecheckInterval <= 0 {
+			s.RecheckInterval = DefaultRecheckInterval
 		}
 		if s.Streams == nil {
 			s.Streams = stream.New(s.Redis, s.Keys)
@@ -154,12 +170,16 @@ func (s *Server) Handler() http.Handler {
 	return r
 }
 
-// Run runs the shared stream reader, the slot-lease keeper and the
-// keepalive sweep until ctx ends.
+// Run runs the shared stream reader, the slot-lease keeper, the keepalive
+// sweep and the revocation watch (revoke.go) until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
 	s.init()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		s.watchRevocations(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		s.slots.Keep(ctx)
@@ -342,7 +362,6 @@ func (s *Server) cors(next http.Handler) http.Handler {
 // authenticateJWT resolves an access token the way the api does: signature
 // and claims, then the user row, the logout denylist and tokens_valid_from
 // (DOMAIN §11.2). must_change_password is left to the caller.
-func (s *Server) authenticateJWT(ctx context.Context, token string) (*domain.User, error) {
-	u, _, err := auth.Authenticate(ctx, s.Tokens, s.DB, token)
-	return u, err
+func (s *Server) authenticateJWT(ctx context.Context, token string) (*domain.User, auth.Claims, error) {
+	return auth.Authenticate(ctx, s.Tokens, s.DB, token)
 }

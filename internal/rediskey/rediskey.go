@@ -51,3 +51,9 @@ func (k Keys) MaterializerFences() string { return k.Prefix + "test:materializer
 
 // SweepLeader is the lock that elects one sweeping worker at a time.
 func (k Keys) SweepLeader() string { return k.Prefix + "worker:sweep-leader" }
+
+// Revocations is the pub/sub channel on which the api announces, after the
+// commit, that a user's credentials changed (logout, password change or
+// reset, role change, deletion); every sse process re-checks that user's
+// open streams (internal/auth.Revocation).
+func (k Keys) Revocations() string { return k.Prefix + "auth:revocations" }

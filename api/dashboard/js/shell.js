@@ -99,6 +99,7 @@ export const app = {
   },
 
   async logout() {
+    hub.stop(); // before the token dies: the server would end the stream as revoked
     try { await api('POST', API + '/auth/logout', undefined, { keepSession: true }); } catch (e) { /* token dies anyway */ }
     session.clear(true, 'logout');
     this.lastUsername = ''; // signing out hands the console to someone else

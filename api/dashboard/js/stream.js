@@ -19,7 +19,9 @@ function slotCap(detail) {
 // stream says so (state "full", with the cap) and keeps asking every few
 // seconds, so it comes back by itself when a slot frees. Refusals with 401
 // (REFUSALS in a row), 403 or 404 stop it ("offline", with the reason) until
-// start() is called again.
+// start() is called again. A stream the server ends with `event: revoked`
+// re-authenticates at once; a 401 on the ticket request then ends the
+// session (login screen) instead of reconnecting.
 export class LiveStream {
   constructor(path, handlers) {
     this.path = path;
@@ -102,6 +104,19 @@ export class LiveStream {
       if (this.on.event) this.on.event(name, data, ev.lastEventId || '');
     };
     for (const n of EVENT_NAMES) es.addEventListener(n, frame(n));
+    // `event: revoked`: the credential this stream lives on was revoked
+    // (logout, password or role change, deleted user, expiry). Ask for a
+    // fresh ticket, once: with a dead token that request answers 401, which
+    // ends the session (api.js shows the login screen) and halts this stream,
+    // so it never loops. The short pause lets a sign-out under way in this or
+    // another tab (it revokes the token too) stop the stream first, so a
+    // deliberate sign-out never asks with the dead token.
+    es.addEventListener('revoked', () => {
+      if (this.es !== es) return;
+      es.close();
+      this.es = null;
+      this.schedule({ kind: 'connecting' }, Math.round(500 + Math.random() * 500));
+    });
     es.addEventListener('message', frame('message'));
     es.addEventListener('error', (ev) => {
       if (this.es !== es) return;
