@@ -30,7 +30,9 @@ const (
 	defaultPort = 8081
 	// redisPoolSize bounds the Redis connections of the process (SYSTEM §4):
 	// the shared reader holds one, handshakes and lease refreshes use short
-	// commands on the rest.
+	// commands on the rest. It is a hard cap (see ParseConfig): go-redis
+	// otherwise keeps a second pool for pipelines (the slot keeper's) and
+	// dials past PoolSize when the pool is busy.
 	redisPoolSize = 16
 	// postgresPoolSize bounds the process's Postgres connections.
 	// Handshakes run two short queries and snapshots one read-only
@@ -99,6 +101,13 @@ func ParseConfig(getenv func(string) string) (Config, error) {
 		SlotLease: e.Duration("DECNET_SSE_SLOT_LEASE", DefaultSlotLease, 3*time.Second, 60*time.Second),
 		LogLevel:  e.LogLevel(),
 	}
+	// A hard cap on every Redis socket the process opens: PoolSize alone is
+	// the pool's usual size, not a ceiling, and go-redis v9 sends pipelines
+	// (Slots' lease refresh) through a pipeline pool of its own, which made
+	// 17 sockets under load. With the pipeline pool off and MaxActiveConns
+	// set, a command that finds all 16 busy waits for one (PoolTimeout).
+	cfg.Redis.MaxActiveConns = redisPoolSize
+	cfg.Redis.PipelinePoolSize = -1
 	return cfg, e.Err()
 }
 
