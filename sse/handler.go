@@ -38,7 +38,6 @@ const (
 // Fixed frames (DOMAIN §9.2).
 var (
 	keepaliveFrame = []byte(": keepalive\n\n")
-	keepaliveChunk = append(append(appendChunkHeader(nil, len(keepaliveFrame)), keepaliveFrame...), crlf...) // see frame.chunk
 	errorFrame     = []byte("event: error\ndata: {\"message\": \"Stream interrupted\"}\n\n")
 )
 
@@ -279,114 +278,74 @@ func (ss *session) prime(ctx context.Context, pos stream.ID, resume *stream.ID) 
 	return pos, nil
 }
 
-// live runs the stream after the snapshot and the replay. While the client
-// keeps up, the stream belongs to the process's writers (fanout.go) and this
-// goroutine sleeps; it is woken, through the subscription's one notify
-// channel, only when it has something to do: frames queued for a socket
-// that would block (written here under the write deadline), a due
-// keepalive, or a reason to stop (the client left, the hub dropped it, its
-// slot was lost, the server drains), and it takes the stream from the
-// writers before ending it. No select and no per-client timer. On a sink
-// without a fast path (HTTP/2) it writes every batch itself, as it must.
+// live forwards the hub's frames newer than last, batching whatever is
+// waiting into one write, until the client leaves, the hub drops it, its
+// slot is lost or the server drains. Everything that concerns the stream
+// (frames, a due keepalive, a reason to stop) wakes the subscription's one
+// notify channel, so this hot loop is a plain channel receive: no select, no
+// per-client timer.
 func (ss *session) live(last stream.ID) {
 	sub := ss.sub
 	stopGone := context.AfterFunc(ss.out.context(), sub.wake)
 	defer stopGone()
 	ss.slot.onLost(sub.wake)
-	sub.last, sub.fast = last, fastPath(ss.out)
-	sub.chunked = sub.fast != nil && sub.fast.isChunked()
 	sub.wake() // look once at once: frames buffered during prime, a drain begun meanwhile
+	var spare []*frame
+	var batch [][]byte
 	for range sub.notify {
-		stop, why, retry := ss.stopping()
-		if !sub.claim(stop) {
-			continue // a writer has it, and hands it back if asked to
-		}
-		if stop {
-			if retry {
-				_ = ss.out.send(retryFrame())
-			}
+		if stop, why := ss.stopping(); stop {
 			ss.finish(why)
 			return
 		}
-		if err := ss.flush(); err != nil {
+		frames := sub.take(spare)
+		batch = batch[:0]
+		for _, f := range frames {
+			if last.Less(f.id) {
+				batch = append(batch, f.bytes)
+				last = f.id
+			}
+		}
+		clear(frames) // drop references to sent frames
+		spare = frames
+		if cap(spare) > 64 {
+			spare = nil // a burst is over: do not keep its buffer per client
+		}
+		if len(batch) == 0 && sub.keepaliveDue.Swap(false) {
+			batch = append(batch, keepaliveFrame)
+		}
+		if len(batch) == 0 {
+			continue
+		}
+		err := ss.out.send(batch...)
+		clear(batch)
+		if cap(batch) > 64 {
+			batch = nil
+		}
+		if err != nil {
 			ss.finish(errClientGone)
 			return
 		}
-		sub.release()
-	}
-}
-
-// flush writes, as the stream's owner, what a writer left unwritten, or
-// else the frames waiting in one write, or else a keepalive when one is due.
-func (ss *session) flush() error {
-	sub := ss.sub
-	if len(sub.pending) > 0 {
-		// Alone: the frames queued meanwhile stay in the bounded buffer, so
-		// a client that stays behind fills it and is dropped.
-		err := sub.fast.sendRaw(sub.pending)
-		sub.pending = nil
-		if err == nil {
-			sub.wrote()
-		}
-		return err
-	}
-	frames := sub.take()
-	defer sub.recycle(frames)
-	if sub.fast != nil {
-		data, _ := sub.encode(frames, nil)
-		if len(data) == 0 {
-			if !sub.keepaliveDue.Swap(false) {
-				return nil
-			}
-			if sub.chunked {
-				data = keepaliveChunk
-			} else {
-				data = keepaliveFrame
-			}
-		}
-		if err := sub.fast.sendRaw(data); err != nil {
-			return err
-		}
 		sub.wrote()
-		return nil
 	}
-	batch := make([][]byte, 0, len(frames)+1)
-	for _, f := range frames {
-		if sub.last.Less(f.id) {
-			batch = append(batch, f.bytes)
-			sub.last = f.id
-		}
-	}
-	if len(batch) == 0 {
-		if !sub.keepaliveDue.Swap(false) {
-			return nil
-		}
-		batch = append(batch, keepaliveFrame)
-	}
-	if err := ss.out.send(batch...); err != nil {
-		return err
-	}
-	sub.wrote()
-	return nil
 }
 
-// stopping reports whether the stream must end, why, and whether the client
-// is told to come back (a lost slot, a draining server). Each check is a
+// stopping reports whether the stream must end, and why. Each check is a
 // lone non-blocking receive, which costs no lock while the channel is open.
-func (ss *session) stopping() (stop bool, why error, retry bool) {
+func (ss *session) stopping() (bool, error) {
 	if closed(ss.out.gone()) {
-		return true, errClientGone, false
+		return true, errClientGone
 	}
 	if why := ss.sub.Err(); why != nil {
 		if errors.Is(why, errStreamGap) {
-			return true, errStreamInterrupted, false
+			return true, errStreamInterrupted
 		}
-		return true, errSlowClient, false // end now: the client resumes with its last id
+		return true, errSlowClient // end now: the client resumes with its last id
 	}
 	if closed(ss.slot.Lost()) || closed(ss.s.closed) {
-		return true, nil, true
+		_ = ss.out.send(retryFrame())
+		return true, nil
 	}
-	return false, nil, false
+	return false, nil
 }
 
 // closed reports whether ch is closed, without blocking.

@@ -48,16 +48,8 @@ var (
 type frame struct {
 	id         stream.ID
 	topologyID string
-	// chunk is the frame as one chunk of HTTP/1.1's chunked transfer coding
-	// (size line, frame, CRLF), so a writer concatenates whole chunks
-	// without framing anything per subscriber.
-	chunk []byte
-	// bytes is the frame itself, inside chunk (HTTP/1.0, HTTP/2).
-	bytes []byte
+	bytes      []byte
 }
-
-// nameBreaks removes line breaks from an event name.
-var nameBreaks = strings.NewReplacer("\r", "", "\n", "")
 
 // newFrame renders e, live or replayed: both paths render the same decoded
 // form (stream.Entry), so a replayed frame is the live frame. The envelope is
@@ -70,24 +62,13 @@ func newFrame(e stream.Entry) *frame {
 	b.WriteString("id: ")
 	b.WriteString(id)
 	b.WriteString("\nevent: ")
-	b.WriteString(nameBreaks.Replace(e.Name))
-	if !strings.ContainsAny(e.Data, "\r\n") {
+	b.WriteString(strings.NewReplacer("\r", "", "\n", "").Replace(e.Name))
+	for _, line := range strings.Split(strings.ReplaceAll(e.Data, "\r\n", "\n"), "\n") {
 		b.WriteString("\ndata: ")
-		b.WriteString(e.Data)
-	} else {
-		for _, line := range strings.Split(strings.ReplaceAll(e.Data, "\r\n", "\n"), "\n") {
-			b.WriteString("\ndata: ")
-			b.WriteString(strings.TrimSuffix(line, "\r"))
-		}
+		b.WriteString(strings.TrimSuffix(line, "\r"))
 	}
 	b.WriteString("\n\n")
-	body := b.String()
-	chunk := make([]byte, 0, len(body)+12)
-	chunk = appendChunkHeader(chunk, len(body))
-	head := len(chunk)
-	chunk = append(chunk, body...)
-	chunk = append(chunk, crlf...)
-	return &frame{id: e.ID, topologyID: e.TopologyID, chunk: chunk, bytes: chunk[head : head+len(body)]}
+	return &frame{id: e.ID, topologyID: e.TopologyID, bytes: []byte(b.String())}
 }
 
 // Hub is the process's one shared reader of the event stream and its
@@ -134,9 +115,8 @@ func newHub(db *postgres.DB, streams *stream.Streams, log *slog.Logger, bufferSi
 }
 
 // subscription is one client's view of the hub: frames waiting to be
-// written, a wake-up signal, who writes them, and the reason if the hub
-// dropped it. The buffer grows on demand, so an idle subscription costs a
-// few hundred bytes.
+// written, a wake-up signal, and the reason if the hub dropped it. The buffer
+// grows on demand, so an idle subscription costs a few hundred bytes.
 type subscription struct {
 	hub        *Hub
 	topologyID string // "" for the overview stream: every topology
@@ -144,39 +124,13 @@ type subscription struct {
 	notify chan struct{} // capacity 1: "look again" (see wake)
 
 	lastWrite    atomic.Int64 // unix nanos of the last write to the client
-	keepaliveDue atomic.Bool  // set by the keepalive sweep; the session sends one
+	keepaliveDue atomic.Bool  // set by the keepalive sweep; the handler sends one
 
-	mu       sync.Mutex
-	buf      []*frame
-	closed   bool
-	why      error
-	owner    owner // who may write to the client now
-	wantBack bool  // the session must stop the stream: writers hand it back
-
-	// Only the party that owns the stream (owner) touches these; ownership
-	// changes hands under mu.
-	fast    fastSink  // set when the session hands the stream to the writers
-	chunked bool      // frames go out as chunks (HTTP/1.1)
-	last    stream.ID // the newest frame written
-	spare   []*frame  // the next buf, so a busy stream swaps two slices
-	pending []byte    // bytes a writer could not write without blocking
+	mu     sync.Mutex
+	buf    []*frame
+	closed bool
+	why    error
 }
-
-// owner says who may write to a stream. Exactly one party does at a time,
-// so frames never interleave and the session can end the stream safely.
-type owner uint8
-
-const (
-	// ownedBySession: the session's goroutine (the handshake, the snapshot
-	// and replay, a socket that would block, a due keepalive, the end of the
-	// stream, and always on sinks without a fast path). New frames wake it.
-	ownedBySession owner = iota
-	// ownedByNone: idle; the next frame hands the stream to the writers.
-	ownedByNone
-	// ownedByWriter: queued for or being written by a writer (fanout.go);
-	// new frames just queue.
-	ownedByWriter
-)
 
 // Subscribe registers a subscriber for topologyID ("" = every topology) and
 // returns it with the hub's position: every entry after that position will
@@ -216,130 +170,32 @@ func (s *subscription) Err() error {
 	return s.why
 }
 
-// take returns the waiting frames; the owner of the stream calls it and
-// hands the slice back with recycle.
-func (s *subscription) take() []*frame {
+// take returns the waiting frames and hands spare back as the next buffer,
+// so a busy subscriber swaps two slices instead of allocating.
+func (s *subscription) take(spare []*frame) []*frame {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := s.buf
-	s.buf = s.spare[:0]
-	s.spare = nil
+	s.buf = spare[:0]
 	return out
 }
 
-// recycle keeps frames (written) as the next buffer, unless a burst grew it.
-func (s *subscription) recycle(frames []*frame) {
-	clear(frames) // drop references to sent frames
-	if cap(frames) <= 64 {
-		s.spare = frames
-	}
-}
-
-// encode returns the bytes of the frames newer than s.last, advancing it:
-// one frame's shared bytes as they are (no copy: the common case of a
-// stream that keeps up), several copied into buf. It returns buf, grown.
-func (s *subscription) encode(frames []*frame, buf []byte) (data, grown []byte) {
-	n := 0
-	var one *frame
-	for _, f := range frames {
-		if s.last.Less(f.id) {
-			n++
-			one = f
-		}
-	}
-	switch n {
-	case 0:
-		return nil, buf
-	case 1:
-		s.last = one.id
-		if s.chunked {
-			return one.chunk, buf
-		}
-		return one.bytes, buf
-	}
-	buf = buf[:0]
-	for _, f := range frames {
-		if s.last.Less(f.id) {
-			if s.chunked {
-				buf = append(buf, f.chunk...)
-			} else {
-				buf = append(buf, f.bytes...)
-			}
-			s.last = f.id
-		}
-	}
-	return buf, buf
-}
-
-// offer queues f without blocking; ok is false when the buffer is full (the
-// caller then drops the subscription), and schedule true when the stream was
-// idle and the caller must hand it to the writers.
-func (s *subscription) offer(f *frame, limit int) (ok, schedule bool) {
+// offer queues f without blocking; it reports false when the buffer is full,
+// and the caller then drops the subscription.
+func (s *subscription) offer(f *frame, limit int) bool {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return true, false
+		return true
 	}
 	if len(s.buf) >= limit {
 		s.mu.Unlock()
-		return false, false
+		return false
 	}
 	s.buf = append(s.buf, f)
-	o := s.owner
-	if o == ownedByNone {
-		s.owner = ownedByWriter
-	}
 	s.mu.Unlock()
-	if o == ownedBySession {
-		s.wake()
-	}
-	return true, o == ownedByNone
-}
-
-// toSession hands the stream to its session; s.mu must be held.
-func (s *subscription) toSession() {
-	s.owner = ownedBySession
-	s.wantBack = false
-}
-
-// claim makes the session the stream's owner, unless a writer has it: then
-// the session waits for the next wake-up; stop asks the writer to hand the
-// stream back (it wakes the session). A writer writing means the stream is
-// not silent, so a due keepalive is dropped.
-func (s *subscription) claim(stop bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch s.owner {
-	case ownedByWriter:
-		if stop {
-			s.wantBack = true
-		} else {
-			s.keepaliveDue.Store(false)
-		}
-		return false
-	case ownedByNone:
-		s.owner = ownedBySession
-	}
+	s.wake()
 	return true
-}
-
-// release hands the stream from its session to the writers: idle, or queued
-// at once when frames are waiting. Without a fast path the session keeps it.
-func (s *subscription) release() {
-	if s.fast == nil {
-		return
-	}
-	s.mu.Lock()
-	if len(s.buf) == 0 || s.closed {
-		s.owner = ownedByNone
-		s.mu.Unlock()
-		return
-	}
-	s.owner = ownedByWriter
-	s.mu.Unlock()
-	var q schedule
-	q.add(s)
-	q.flush()
 }
 
 // wake tells the subscription's handler to look at it again: new frames, or
@@ -390,10 +246,7 @@ func (h *Hub) drop(s *subscription, why error) {
 	}
 }
 
-// dispatch fans a batch out. It never blocks on a subscriber: it queues
-// each frame in the subscriptions' buffers and hands the idle ones to the
-// writers, once per frame, so they start writing while the batch is still
-// being queued.
+// dispatch fans a batch out. It never blocks on a subscriber.
 func (h *Hub) dispatch(entries []stream.Entry) {
 	if len(entries) == 0 {
 		return
@@ -401,29 +254,23 @@ func (h *Hub) dispatch(entries []stream.Entry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var delivered int
-	var q schedule
-	offer := func(sub *subscription, f *frame) {
-		ok, schedule := sub.offer(f, h.bufferSize)
-		switch {
-		case !ok:
-			h.drop(sub, errSlowClient)
-		case schedule:
-			q.add(sub)
-			fallthrough
-		default:
-			delivered++
-		}
-	}
 	for _, e := range entries {
 		f := newFrame(e)
 		for sub := range h.topics[f.topologyID] {
-			offer(sub, f)
+			if sub.offer(f, h.bufferSize) {
+				delivered++
+			} else {
+				h.drop(sub, errSlowClient)
+			}
 		}
 		for sub := range h.overview {
-			offer(sub, f)
+			if sub.offer(f, h.bufferSize) {
+				delivered++
+			} else {
+				h.drop(sub, errSlowClient)
+			}
 		}
 		h.last = f.id
-		q.flush()
 	}
 	h.metrics.fannedOut.Add(float64(delivered))
 }

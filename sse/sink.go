@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -27,28 +26,6 @@ type sink interface {
 	// close ends the response; abrupt skips the orderly end (the client is
 	// gone or too slow to be worth waiting for).
 	close(abrupt bool)
-}
-
-// fastSink is a sink the writers can write to without a goroutine of its
-// own (fanout.go): a socket written with non-blocking write(2) calls.
-type fastSink interface {
-	// tryWrite writes what the socket takes now and never waits: n < len(b)
-	// with a nil error means the rest would block.
-	tryWrite(b []byte) (n int, err error)
-	// sendRaw writes b, already framed for the connection, waiting for the
-	// socket under the write deadline.
-	sendRaw(b []byte) error
-	// isChunked reports whether frames go out as chunks (HTTP/1.1).
-	isChunked() bool
-}
-
-// fastPath returns out's fast path, or nil (HTTP/2, a connection without a
-// file descriptor): its stream is then written by its session alone.
-func fastPath(out sink) fastSink {
-	if c, ok := out.(*connSink); ok && c.raw != nil {
-		return c
-	}
-	return nil
 }
 
 // openSink answers 200 with the event-stream headers and flushes the first
@@ -93,8 +70,7 @@ type connSink struct {
 	timeout  time.Duration
 	ctx      context.Context
 	cancel   context.CancelFunc
-	raw      syscall.RawConn // for writes that must not wait; nil without a descriptor
-	deadline time.Time       // current write deadline (zero: none)
+	deadline time.Time // current write deadline
 }
 
 var crlf = []byte("\r\n")
@@ -107,11 +83,6 @@ func newConnSink(nc net.Conn, h http.Header, chunked bool, timeout time.Duration
 	// reachable for the life of the stream.
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &connSink{nc: nc, chunked: chunked, timeout: timeout, ctx: ctx, cancel: cancel}
-	if sc, ok := nc.(syscall.Conn); ok {
-		if raw, err := sc.SyscallConn(); err == nil {
-			c.raw = raw
-		}
-	}
 	var head bytes.Buffer
 	if chunked {
 		head.WriteString("HTTP/1.1 200 OK\r\n")
@@ -158,6 +129,9 @@ func (c *connSink) write(prefix [][]byte, chunks ...[]byte) error {
 		size += len(b)
 	}
 	size += n + 16
+	if err := c.extendDeadline(); err != nil {
+		return err
+	}
 	if size <= maxPooledWrite {
 		bp := writeBufs.Get().(*[]byte)
 		buf := (*bp)[:0]
@@ -165,18 +139,15 @@ func (c *connSink) write(prefix [][]byte, chunks ...[]byte) error {
 			buf = append(buf, b...)
 		}
 		buf = c.appendChunk(buf, n, chunks)
-		err := c.sendRaw(buf)
+		_, err := c.nc.Write(buf)
 		*bp = buf
 		writeBufs.Put(bp)
-		return err
-	}
-	if err := c.extendDeadline(); err != nil {
 		return err
 	}
 	bufs := make(net.Buffers, 0, len(prefix)+len(chunks)+2)
 	bufs = append(bufs, prefix...)
 	if c.chunked {
-		bufs = append(bufs, appendChunkHeader(make([]byte, 0, 12), n))
+		bufs = append(bufs, c.appendChunkHeader(make([]byte, 0, 12), n))
 	}
 	bufs = append(bufs, chunks...)
 	if c.chunked {
@@ -196,62 +167,11 @@ var writeBufs = sync.Pool{New: func() any {
 	return &b
 }}
 
-// tryWrite is one non-blocking write(2) (fastSink). The socket's write
-// deadline is cleared first if a blocking write left one: an expired
-// deadline would fail the write.
-func (c *connSink) tryWrite(b []byte) (int, error) {
-	if !c.deadline.IsZero() {
-		if err := c.nc.SetWriteDeadline(time.Time{}); err != nil {
-			return 0, err
-		}
-		c.deadline = time.Time{}
-	}
-	var n int
-	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				return true // done, whether written or not: never wait here
-			}
-		}
-	})
-	if n < 0 {
-		n = 0
-	}
-	switch {
-	case err != nil:
-		return n, err
-	case werr == syscall.EAGAIN:
-		return n, nil
-	}
-	return n, werr
-}
-
-// sendRaw writes b: what the socket takes at once, then the rest under the
-// write deadline (fastSink).
-func (c *connSink) sendRaw(b []byte) error {
-	if c.raw != nil {
-		n, err := c.tryWrite(b)
-		if err != nil || n == len(b) {
-			return err
-		}
-		b = b[n:]
-	}
-	if err := c.extendDeadline(); err != nil {
-		return err
-	}
-	_, err := c.nc.Write(b)
-	return err
-}
-
-func (c *connSink) isChunked() bool { return c.chunked }
-
 // appendChunk appends chunks (n bytes in all) as one chunk of the transfer
 // coding, or as they are on an HTTP/1.0 stream.
 func (c *connSink) appendChunk(buf []byte, n int, chunks [][]byte) []byte {
 	if c.chunked {
-		buf = appendChunkHeader(buf, n)
+		buf = c.appendChunkHeader(buf, n)
 	}
 	for _, b := range chunks {
 		buf = append(buf, b...)
@@ -263,7 +183,7 @@ func (c *connSink) appendChunk(buf []byte, n int, chunks [][]byte) []byte {
 }
 
 // appendChunkHeader appends the chunk-size line for n bytes.
-func appendChunkHeader(buf []byte, n int) []byte {
+func (c *connSink) appendChunkHeader(buf []byte, n int) []byte {
 	return append(strconv.AppendInt(buf, int64(n), 16), '\r', '\n')
 }
 
