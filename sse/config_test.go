@@ -2,16 +2,21 @@ package sse_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/decnet/mazenet/internal/config/configtest"
+	"github.com/decnet/mazenet/internal/dbtest"
 	"github.com/decnet/mazenet/sse"
 )
 
@@ -36,7 +41,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	require.Equal(t, sse.DefaultMaxPerUser, cfg.MaxPerUser)
 	require.Equal(t, sse.DefaultKeepalive, cfg.Keepalive)
 	require.Equal(t, sse.DefaultSlotLease, cfg.SlotLease)
-	require.Equal(t, 16, cfg.Redis.PoolSize)
+	require.Equal(t, 15, cfg.Redis.PoolSize)
 	require.Empty(t, cfg.AllowedOrigins)
 	require.Equal(t, sse.DefaultDBMaxConns, cfg.DBMaxConns)
 
@@ -92,4 +97,71 @@ func cleanEnv() []string {
 		}
 	}
 	return out
+}
+
+// The process's Redis options cap its sockets at 16 whatever runs at once:
+// the revocation subscription, the shared reader's blocking XREAD, plain
+// commands and pipelines (the slot keeper's lease refresh). go-redis v9 otherwise sends pipelines through a
+// pool of its own and the process had 17 sockets under load (issue 9).
+func TestRedisConnectionsCapped(t *testing.T) {
+	t.Parallel()
+	r := dbtest.NewRedis(t)
+	cfg, err := sse.ParseConfig(getenv("REDIS_URL", r.URL))
+	require.NoError(t, err)
+	opts := *cfg.Redis
+	opts.ClientName = "sse-cap-" + strings.TrimSuffix(strings.TrimPrefix(r.Prefix, "mzt:"), ":")
+	rdb := redis.NewClient(&opts)
+	defer rdb.Close()
+
+	count := func() int {
+		list, err := r.Client.ClientList(context.Background()).Result()
+		require.NoError(t, err)
+		return strings.Count(list, " name="+opts.ClientName+" ")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub := rdb.Subscribe(ctx, r.Prefix+"revocations") // revoke.go's subscription
+	defer sub.Close()
+	_, err = sub.Receive(ctx)
+	require.NoError(t, err)
+	reader := make(chan struct{})
+	go func() { // the shared reader: one connection blocked in XREAD
+		defer close(reader)
+		for ctx.Err() == nil {
+			rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.Prefix + "none", "$"}, Block: 200 * time.Millisecond})
+		}
+	}()
+	var load sync.WaitGroup
+	for i := range 48 {
+		load.Add(1)
+		go func() { // handshakes and lease refreshes: commands and pipelines holding a connection 50 ms each
+			defer load.Done()
+			hold := &redis.XReadArgs{Streams: []string{r.Prefix + "s" + strconv.Itoa(i), "$"}, Block: 50 * time.Millisecond}
+			for range 6 {
+				if i%2 == 0 {
+					_, _ = rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+						p.XRead(ctx, hold)
+						return nil
+					})
+				} else {
+					rdb.XRead(ctx, hold)
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { load.Wait(); close(done) }()
+	most := 0
+	for sampling := true; sampling; {
+		select {
+		case <-done:
+			sampling = false
+		default:
+			most = max(most, count())
+		}
+	}
+	cancel()
+	<-reader
+	require.LessOrEqual(t, most, 16, "Redis sockets of one sse process")
+	require.GreaterOrEqual(t, most, 8, "the load should have used most of the pool")
 }

@@ -34,8 +34,11 @@ const (
 	defaultPort = 8081
 	// redisPoolSize bounds the Redis connections of the process (SYSTEM §4):
 	// the shared reader holds one, handshakes and lease refreshes use short
-	// commands on the rest.
-	redisPoolSize = 16
+	// commands on the rest. It is a hard cap (see ParseConfig): go-redis
+	// otherwise keeps a second pool for pipelines (the slot keeper's) and
+	// dials past PoolSize when the pool is busy. The revocation subscription
+	// (revoke.go) holds one more socket outside the pool: 15 + 1 = 16.
+	redisPoolSize = 15
 	// openTimeout bounds the first connection to Postgres.
 	openTimeout = 15 * time.Second
 	// shutdownTimeout and readerStopTimeout keep the whole drain inside the
@@ -102,6 +105,13 @@ func ParseConfig(getenv func(string) string) (Config, error) {
 		LogLevel:   e.LogLevel(),
 		DBMaxConns: e.DBMaxConns(DefaultDBMaxConns),
 	}
+	// A hard cap on every Redis socket the process opens: PoolSize alone is
+	// the pool's usual size, not a ceiling, and go-redis v9 sends pipelines
+	// (Slots' lease refresh) through a pipeline pool of its own, which made
+	// 17 sockets under load. With the pipeline pool off and MaxActiveConns
+	// set, a command that finds all 16 busy waits for one (PoolTimeout).
+	cfg.Redis.MaxActiveConns = redisPoolSize
+	cfg.Redis.PipelinePoolSize = -1
 	return cfg, e.Err()
 }
 
