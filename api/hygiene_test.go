@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -187,4 +188,23 @@ func TestQueryHostileText(t *testing.T) {
 	var ms []domain.Mutation
 	require.Equal(t, http.StatusOK, e.doJSON("GET", mutationsPath(tid)+"?state=nope", nil, e.ViewerToken, &ms))
 	require.Empty(t, ms)
+}
+
+// TestMonitoringBasicHostileText: an HTTP Basic username PostgreSQL cannot
+// store is an unknown user (401), not a failed query (500).
+func TestMonitoringBasicHostileText(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	s := *e.Server
+	s.AsynqRedis = e.Redis.Options()
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	for _, user := range []string{"ad\x00min", "\xff", "\xed\xa0\x80"} {
+		req, _ := http.NewRequest("GET", srv.URL+"/monitoring/", nil)
+		req.SetBasicAuth(user, testPassword)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "user %q", user)
+	}
 }

@@ -51,6 +51,12 @@ func (db *DB) CreateUser(ctx context.Context, u *domain.User) error {
 // GetUserByUsername returns a user by exact username, or a 404. Login uses it
 // and answers 401 either way, so the 404 never reaches a client from there.
 func (db *DB) GetUserByUsername(ctx context.Context, username string) (*domain.User, error) {
+	if domain.CheckText("username", username) != nil {
+		// No user can have a name PostgreSQL cannot store (a NUL, invalid
+		// UTF-8), and asking would fail the query: a credential from a
+		// header (HTTP Basic on /monitoring) reaches here undecoded.
+		return nil, notFound("User")
+	}
 	var u domain.User
 	err := db.GetContext(ctx, &u, `SELECT `+userColumns+` FROM users WHERE username = $1`, username)
 	if errors.Is(err, sql.ErrNoRows) {
