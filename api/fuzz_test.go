@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -26,11 +29,61 @@ import (
 // unavailable is a dependency that did not answer on a loaded machine, not a
 // property of the input, so it is not counted as a finding.
 
-// fuzzEnv is a test API for a fuzz target, built once per process.
+// fuzzEnv is a test API for a fuzz target, built once per process: by the
+// coordinator and again by every fuzzing worker the coordinator (re)starts.
+// A worker whose set-up fails dies before its first input and ends the
+// whole run ("fuzzing process terminated without fuzzing"), so a set-up
+// that met a transient refusal of the shared PostgreSQL ("too many
+// clients") is tried again a few times.
 func fuzzEnv(f *testing.F) (*testEnv, http.Handler) {
-	e := newTestEnv(f)
-	e.Server.Tasks = nil // no wake-up tasks piling up in Redis: no worker runs here
-	return e, e.HTTP.Config.Handler
+	var last string
+	for attempt := 0; attempt < 5; attempt++ {
+		r := &setupTB{TB: f}
+		done := make(chan *testEnv)
+		go func() {
+			var e *testEnv
+			defer func() { done <- e }()
+			e = newTestEnv(r)
+		}()
+		if e := <-done; !r.failed && e != nil {
+			e.t = f
+			e.Server.Tasks = nil // no wake-up tasks piling up in Redis: no worker runs here
+			return e, e.HTTP.Config.Handler
+		}
+		last = r.msg
+		time.Sleep(time.Duration(attempt+1) * time.Second)
+	}
+	f.Fatalf("fuzz set-up failed 5 times; last: %s", last)
+	return nil, nil
+}
+
+// setupTB turns a fatal set-up error into a failed attempt that can be
+// retried: Fatal records the message and ends only the set-up goroutine.
+// Cleanups still go to the fuzz target, so a failed attempt's schema and
+// keys are dropped with the others.
+type setupTB struct {
+	testing.TB
+	failed bool
+	msg    string
+}
+
+func (s *setupTB) Fatal(args ...any) { s.fail(fmt.Sprint(args...)) }
+
+func (s *setupTB) Fatalf(format string, args ...any) { s.fail(fmt.Sprintf(format, args...)) }
+
+func (s *setupTB) FailNow() { s.fail("FailNow: " + s.msg) }
+
+// Errorf and Error record without failing the target: require calls them
+// before FailNow.
+func (s *setupTB) Errorf(format string, args ...any) {
+	s.failed, s.msg = true, fmt.Sprintf(format, args...)
+}
+
+func (s *setupTB) Error(args ...any) { s.failed, s.msg = true, fmt.Sprint(args...) }
+
+func (s *setupTB) fail(msg string) {
+	s.failed, s.msg = true, msg
+	runtime.Goexit()
 }
 
 // serve runs one request through h and checks the common properties.
