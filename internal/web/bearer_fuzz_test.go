@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/decnet/mazenet/internal/auth"
 	"github.com/decnet/mazenet/internal/web"
 )
@@ -19,11 +21,23 @@ import (
 // signed, so no mutation of it (claims, header, alg, signature) is a forgery
 // that passes with other claims.
 func FuzzBearerToken(f *testing.F) {
+	// The genuine token is signed here with a fixed jti rather than by
+	// Issue (random jti), so the coordinator and every fuzzing worker hold
+	// the same token: the seeds computed in one process are checked in another.
 	at := time.Unix(1_800_000_000, 0)
-	tokens := auth.NewTokens([]byte("fuzz-secret-fuzz-secret-fuzz-secret!"), time.Hour).WithClock(func() time.Time { return at })
-	genuine, claims, err := tokens.Issue("8b0f3c1e-6f0e-4f8e-9d55-0c3c1f1e2a7b")
+	secret := []byte("fuzz-secret-fuzz-secret-fuzz-secret!")
+	tokens := auth.NewTokens(secret, time.Hour).WithClock(func() time.Time { return at })
+	const owner, jti = "8b0f3c1e-6f0e-4f8e-9d55-0c3c1f1e2a7b", "fuzz-jti"
+	genuine, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"uuid": owner, "typ": auth.TokenType, "jti": jti, "iss": auth.Issuer, "aud": []string{auth.Audience},
+		"iat": at.Unix(), "exp": at.Add(time.Hour).Unix(),
+	}).SignedString(secret)
 	if err != nil {
 		f.Fatal(err)
+	}
+	claims, err := tokens.Verify(genuine)
+	if err != nil || claims.UserUUID != owner || claims.JTI != jti {
+		f.Fatalf("the genuine token does not verify: %+v %v", claims, err)
 	}
 	parts := strings.Split(genuine, ".")
 	for _, h := range []string{
