@@ -26,7 +26,7 @@ import (
 // served by httptest, with an admin and a viewer already logged in. Tokens
 // and tokens_valid_from read Clock, which stands still until a test moves it.
 type testEnv struct {
-	t           *testing.T
+	t           testing.TB
 	Clock       *testClock
 	DB          *postgres.DB
 	Redis       *dbtest.Redis
@@ -57,7 +57,7 @@ func testConfig(rd *dbtest.Redis) Config {
 
 // newTestEnv builds an isolated API for t, wired by NewServer as Run wires
 // it.
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	db := dbtest.New(t)
 	rd := dbtest.NewRedis(t)

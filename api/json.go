@@ -5,8 +5,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sort"
+	"strings"
 
 	"github.com/decnet/mazenet/internal/domain"
+	"github.com/decnet/mazenet/internal/web"
 )
 
 // MaxBodyBytes is the largest request body accepted (413 beyond).
@@ -25,7 +28,11 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 // decodeJSON reads the body into v. Malformed JSON is 422 (DOMAIN §4.2); an
-// empty body decodes as {}.
+// empty body decodes as {}. Text PostgreSQL cannot store (a NUL, an
+// unpaired surrogate escape, invalid UTF-8, a number numeric overflows) is
+// 422 naming the field, anywhere in the body: decoding into v would hide
+// some of it (a lone surrogate becomes U+FFFD) and the rest would fail the
+// query as a 500.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	body, err := readBody(w, r)
 	if err != nil {
@@ -41,5 +48,34 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return domain.Errorf(domain.EUnprocessable, "Malformed JSON body")
 	}
-	return nil
+	return domain.CheckJSONText(body)
+}
+
+// queryHygiene refuses, with a 400 naming the parameter, a query string
+// whose keys or values are not storable text (a NUL, invalid UTF-8): every
+// parameter may end up in a query (`?state=` filters mutations in SQL), and
+// PostgreSQL fails such text as a 500.
+func queryHygiene(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		keys := make([]string, 0, len(q))
+		for k := range q {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if err := domain.CheckQueryText("query", k); err != nil {
+				web.Error(w, r, &domain.Error{Code: domain.EInvalid, Fields: map[string]any{"field": "query"},
+					Message: "query: a parameter name " + strings.TrimPrefix(err.Error(), "query: ")})
+				return
+			}
+			for _, v := range q[k] {
+				if err := domain.CheckQueryText("query."+k, v); err != nil {
+					web.Error(w, r, err)
+					return
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

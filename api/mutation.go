@@ -101,6 +101,11 @@ func parseEnqueue(w http.ResponseWriter, r *http.Request) (postgres.NewMutation,
 			"body.op: must be one of add_lan, remove_lan, add_decky, attach_decky, detach_decky, remove_decky, update_decky, update_lan")
 	}
 	nm.Op = domain.Op(op)
+	// The payload is stored as the JSON text sent, so its escapes count, not
+	// just the decoded strings.
+	if err := domain.CheckJSONText(body); err != nil {
+		return nm, err
+	}
 
 	nm.Payload = json.RawMessage("{}")
 	if raw, ok := top["payload"]; ok && !isNull(raw) {

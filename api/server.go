@@ -88,6 +88,7 @@ func (s *Server) Handler() http.Handler {
 	r.Get("/healthz", web.Healthz)
 	r.Get("/readyz", web.Readyz(web.DependencyChecks(s.DB, s.Redis)...))
 	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(queryHygiene)
 		s.authRoutes(r)
 		s.userRoutes(r)
 		s.catalogRoutes(r)

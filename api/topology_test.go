@@ -112,7 +112,7 @@ func TestTopologyCreateBlank(t *testing.T) {
 		{map[string]any{"name": "u", "target_host_uuid": unknownID}, http.StatusBadRequest, "target_host_uuid must be null for mode 'unihost'"},
 		{map[string]any{"name": "b", "mode": "agent", "target_host_uuid": "nope"}, http.StatusUnprocessableEntity, "body.target_host_uuid: must be a UUID"},
 		{map[string]any{"name": "b", "mode": "agent", "target_host_uuid": "urn:uuid:" + unknownID}, http.StatusUnprocessableEntity, "body.target_host_uuid: must be a UUID"},
-		{map[string]any{"name": "nul\u0000"}, http.StatusUnprocessableEntity, "Text values cannot contain NUL characters"},
+		{map[string]any{"name": "nul\u0000"}, http.StatusUnprocessableEntity, `name: contains a NUL character (\u0000), which cannot be stored`},
 	}
 	for _, c := range cases {
 		status, got := e.topoCall("POST", "/api/v1/topologies/blank", c.body, e.AdminToken)
@@ -362,7 +362,7 @@ func TestLanCRUD(t *testing.T) {
 		{"POST", base + "/lans", map[string]any{"name": "x", "is_dmz": "yes"}, http.StatusUnprocessableEntity, "body.is_dmz: expected bool"},
 		{"POST", base + "/lans", map[string]any{"name": "x", "expected_version": "1"}, http.StatusUnprocessableEntity, "body.expected_version: expected int"},
 		{"POST", base + "/lans", `{"name":`, http.StatusUnprocessableEntity, "Malformed JSON body"},
-		{"POST", base + "/lans", map[string]any{"name": "nul\u0000"}, http.StatusUnprocessableEntity, "Text values cannot contain NUL characters"},
+		{"POST", base + "/lans", map[string]any{"name": "nul\u0000"}, http.StatusUnprocessableEntity, `name: contains a NUL character (\u0000), which cannot be stored`},
 		{"POST", base + "/lans", map[string]any{"name": "big", "expected_version": 1e10}, http.StatusConflict, "Version conflict: expected 10000000000, current 2"},
 		{"POST", "/api/v1/topologies/" + unknownID + "/lans", map[string]any{"name": "x"}, http.StatusNotFound, "Topology not found"},
 		{"PATCH", base + "/lans/" + lanID, map[string]any{"name": "dmz"}, http.StatusConflict, "LAN 'dmz' already exists"},
@@ -466,7 +466,7 @@ func TestDeckyAndEdgeCRUD(t *testing.T) {
 		{"PATCH", base + "/deckies/" + dbUUID, map[string]any{"services": []int{1}}, http.StatusUnprocessableEntity, ""},
 		{"PATCH", base + "/deckies/" + dbUUID, `{"name": "x",}`, http.StatusUnprocessableEntity, "Malformed JSON body"},
 		{"PATCH", base + "/deckies/nope", map[string]any{"name": "x"}, http.StatusNotFound, "Decky not found"},
-		{"PATCH", base + "/deckies/" + dbUUID, map[string]any{"decky_config": map[string]any{"note": "nul\u0000"}}, http.StatusUnprocessableEntity, "Text values cannot contain NUL characters"},
+		{"PATCH", base + "/deckies/" + dbUUID, map[string]any{"decky_config": map[string]any{"note": "nul\u0000"}}, http.StatusUnprocessableEntity, `decky_config.note: contains a NUL character (\u0000), which cannot be stored`},
 		{"DELETE", base + "/deckies/" + unknownID, nil, http.StatusNotFound, "Decky not found"},
 		{"POST", base + "/edges", map[string]any{"decky_uuid": gw.UUID, "lan_id": innerID}, http.StatusConflict, "decky 'dmz-gateway' already on LAN 'inner'"},
 		{"POST", base + "/edges", map[string]any{"decky_uuid": unknownID, "lan_id": innerID}, http.StatusUnprocessableEntity, ""},

@@ -111,7 +111,7 @@ func ApplyOp(h *Hydrated, op Op, payload map[string]any, env OpEnv) (*OpResult, 
 	if h == nil {
 		return nil, Errorf(EInternal, "domain: ApplyOp needs a hydrated topology")
 	}
-	if err := ValidatePayload(op, payload); err != nil {
+	if err := validateShape(op, payload); err != nil {
 		return nil, err
 	}
 	if env.NewID == nil && (op == OpAddLAN || op == OpAddDecky || op == OpAttachDecky) {

@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // JSON kinds a payload key can be required to have.
@@ -76,18 +77,38 @@ var updateLANPatch = map[string]kind{
 	"name": kindName, "subnet": kindString, "is_dmz": kindBool, "x": kindNumber, "y": kindNumber,
 }
 
-// ValidatePayload checks the shape of an op's payload at enqueue (DOMAIN
-// §6.1, Deviation D2): required keys present with the right JSON type,
-// optional keys absent, null or of the right type; unknown keys are ignored.
-// Value semantics (does the LAN exist, is the IP well-formed) are left to
-// apply time, because earlier queued mutations may change them. It also
-// enforces D10 (update_decky may not patch name or ips_by_lan) and the
-// closed patch key set of update_lan. Errors are EUnprocessable *Error values
-// naming the field in the message and in Fields["field"].
+// ValidatePayload checks an op's payload at enqueue (DOMAIN §6.1, Deviation
+// D2): every string and key is storable text (CheckValue); required keys are
+// present with the right JSON type, optional keys absent, null or of the
+// right type; unknown keys are ignored. It also enforces D10 (update_decky
+// may not patch name or ips_by_lan) and the closed patch key set of
+// update_lan. Then D2 extended: what no state can make valid is refused
+// here too, with the post-apply code: the syntax of `subnet`
+// (SUBNET_MALFORMED), of `ip` (IP_MALFORMED) and service names outside the
+// catalog (UNKNOWN_SERVICE), by the very rules the post-apply checks use.
+// State-dependent semantics (does the LAN exist, clashes, overlaps) are left
+// to apply time, because earlier queued mutations may change the state.
+// Errors are EUnprocessable *Error values naming the field in the message
+// and in Fields["field"]; the D2-extended ones carry the code in the message
+// and in Fields["code"].
 func ValidatePayload(op Op, payload map[string]any) error {
+	if err := validateShape(op, payload); err != nil {
+		return err
+	}
+	patch, _ := payload["patch"].(map[string]any)
+	return checkPayloadSyntax(op, payload, patch)
+}
+
+// validateShape is ValidatePayload without D2 extended: what ApplyOp checks,
+// so a mutation queued before the enqueue check existed still fails at apply
+// with the post-apply code, as it always did.
+func validateShape(op Op, payload map[string]any) error {
 	specs, ok := payloadSpecs[op]
 	if !ok {
 		return Errorf(EUnprocessable, "unknown op: '%s'", op)
+	}
+	if err := CheckValue("payload", payload); err != nil {
+		return err
 	}
 	for _, s := range specs {
 		v, present := payload[s.key]
@@ -124,6 +145,74 @@ func ValidatePayload(op Op, payload map[string]any) error {
 		}
 	}
 	return nil
+}
+
+// checkPayloadSyntax is D2 extended (DOMAIN §4.2): the values no state can
+// make valid. Shapes were checked already, so a present key has its kind.
+func checkPayloadSyntax(op Op, payload, patch map[string]any) error {
+	switch op {
+	case OpAddLAN:
+		return checkSubnetSyntax("payload.subnet", payload["subnet"])
+	case OpUpdateLAN:
+		return checkSubnetSyntax("payload.patch.subnet", patch["subnet"])
+	case OpAddDecky, OpAttachDecky:
+		if ip, ok := payload["ip"].(string); ok {
+			if _, ok := wellFormedIP(ip); !ok {
+				return syntaxError("payload.ip", IssueIPMalformed, fmt.Sprintf("%s is not an IPv4 address (e.g. 10.0.1.5)", quoteValue(ip)))
+			}
+		}
+	}
+	if op == OpAddDecky || op == OpUpdateDecky {
+		services, _ := toStrings(payload["services"])
+		for i, svc := range services {
+			if !IsDeckyService(svc) {
+				return syntaxError(fmt.Sprintf("payload.services[%d]", i), IssueUnknownService, unknownServiceText(svc))
+			}
+		}
+	}
+	if op == OpUpdateDecky {
+		// A config for a service outside the catalog can never be valid:
+		// the service is either undeclared or unknown.
+		cfg, _ := patch["service_config"].(map[string]any)
+		for _, svc := range sortedKeys(cfg) {
+			if !IsDeckyService(svc) {
+				return syntaxError(joinPath("payload.patch.service_config", svc), IssueUnknownService, unknownServiceText(svc))
+			}
+		}
+	}
+	return nil
+}
+
+func checkSubnetSyntax(field string, v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return nil // absent or null: auto-allocated, or not patched
+	}
+	if _, ok := wellFormedSubnet(s); !ok {
+		return syntaxError(field, IssueSubnetMalformed,
+			fmt.Sprintf("%s is not an IPv4 network (write a.b.c.d/n with n from 0 to 32 and the host bits zero, e.g. 10.0.1.0/24)", quoteValue(s)))
+	}
+	return nil
+}
+
+func unknownServiceText(svc string) string {
+	return fmt.Sprintf("%s is not a service a decky can run; the catalog has %s", quoteValue(svc), strings.Join(ServiceNames(), ", "))
+}
+
+// syntaxError is a D2-extended refusal: the post-apply issue code in the
+// message and in Fields["code"], the field named.
+func syntaxError(field, code, problem string) *Error {
+	return &Error{
+		Code:    EUnprocessable,
+		Message: fmt.Sprintf("%s: %s: %s", field, code, problem),
+		Fields:  map[string]any{"field": field, "code": code},
+	}
+}
+
+// quoteValue shows a refused value in single quotes, cut to 64 bytes so an
+// error never echoes a huge input.
+func quoteValue(s string) string {
+	return "'" + truncateSegment(s) + "'"
 }
 
 func payloadError(field, problem string) *Error {

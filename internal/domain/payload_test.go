@@ -14,11 +14,11 @@ func TestValidatePayload(t *testing.T) {
 		op        Op
 		payload   string
 		wantField string // "" means the payload is accepted
+		wantCode  string // the post-apply code of a D2-extended refusal
 	}{
 		{name: "add_lan minimal", op: OpAddLAN, payload: `{"name":"lab"}`},
 		{name: "add_lan full", op: OpAddLAN, payload: `{"name":"lab","subnet":"10.1.0.0/24","is_dmz":true,"x":1.5,"y":-2,"extra":[1]}`},
 		{name: "add_lan nulls are absent", op: OpAddLAN, payload: `{"name":"lab","subnet":null,"is_dmz":null,"x":null,"y":null}`},
-		{name: "add_lan subnet syntax is not checked", op: OpAddLAN, payload: `{"name":"lab","subnet":"banana"}`},
 		{name: "add_lan missing name", op: OpAddLAN, payload: `{}`, wantField: "payload.name"},
 		{name: "add_lan null name", op: OpAddLAN, payload: `{"name":null}`, wantField: "payload.name"},
 		{name: "add_lan empty name", op: OpAddLAN, payload: `{"name":""}`, wantField: "payload.name"},
@@ -74,6 +74,41 @@ func TestValidatePayload(t *testing.T) {
 		{name: "update_lan patch empty name", op: OpUpdateLAN, payload: `{"name":"lab","patch":{"name":""}}`, wantField: "payload.patch.name"},
 		{name: "update_lan patch x string", op: OpUpdateLAN, payload: `{"name":"lab","patch":{"x":"1"}}`, wantField: "payload.patch.x"},
 		{name: "update_lan top-level y string", op: OpUpdateLAN, payload: `{"name":"lab","y":"1"}`, wantField: "payload.y"},
+
+		// D2 extended (DOMAIN §4.2): what no state can make valid.
+		{name: "add_lan subnet banana", op: OpAddLAN, payload: `{"name":"lab","subnet":"banana"}`, wantField: "payload.subnet", wantCode: IssueSubnetMalformed},
+		{name: "add_lan subnet /33", op: OpAddLAN, payload: `{"name":"lab","subnet":"10.0.0.0/33"}`, wantField: "payload.subnet", wantCode: IssueSubnetMalformed},
+		{name: "add_lan subnet host bits", op: OpAddLAN, payload: `{"name":"lab","subnet":"10.8.0.5/24"}`, wantField: "payload.subnet", wantCode: IssueSubnetMalformed},
+		{name: "add_lan subnet IPv6", op: OpAddLAN, payload: `{"name":"lab","subnet":"fd00::/64"}`, wantField: "payload.subnet", wantCode: IssueSubnetMalformed},
+		{name: "add_lan subnet empty", op: OpAddLAN, payload: `{"name":"lab","subnet":""}`, wantField: "payload.subnet", wantCode: IssueSubnetMalformed},
+		{name: "add_lan subnet double mask", op: OpAddLAN, payload: `{"name":"lab","subnet":"10.0.0.0/8/8"}`, wantField: "payload.subnet", wantCode: IssueSubnetMalformed},
+		{name: "add_lan subnet /32 host", op: OpAddLAN, payload: `{"name":"lab","subnet":"10.0.0.7/32"}`},
+		{name: "add_lan subnet dotted mask", op: OpAddLAN, payload: `{"name":"lab","subnet":"10.1.0.0/255.255.0.0"}`},
+		{name: "add_lan subnet bare address", op: OpAddLAN, payload: `{"name":"lab","subnet":"10.1.0.0"}`},
+		{name: "update_lan patch subnet malformed", op: OpUpdateLAN, payload: `{"name":"lab","patch":{"subnet":"10.0.0.0/33"}}`, wantField: "payload.patch.subnet", wantCode: IssueSubnetMalformed},
+		{name: "update_lan patch subnet well-formed", op: OpUpdateLAN, payload: `{"name":"lab","patch":{"subnet":"10.9.0.0/24"}}`},
+		{name: "update_lan patch subnet null", op: OpUpdateLAN, payload: `{"name":"lab","patch":{"subnet":null}}`},
+		{name: "add_decky ip banana", op: OpAddDecky, payload: `{"name":"web","lan":"dmz","ip":"banana"}`, wantField: "payload.ip", wantCode: IssueIPMalformed},
+		{name: "add_decky ip octet 300", op: OpAddDecky, payload: `{"name":"web","lan":"dmz","ip":"10.0.0.300"}`, wantField: "payload.ip", wantCode: IssueIPMalformed},
+		{name: "add_decky ip with mask", op: OpAddDecky, payload: `{"name":"web","lan":"dmz","ip":"10.0.0.3/24"}`, wantField: "payload.ip", wantCode: IssueIPMalformed},
+		{name: "add_decky ip IPv6", op: OpAddDecky, payload: `{"name":"web","lan":"dmz","ip":"::1"}`, wantField: "payload.ip", wantCode: IssueIPMalformed},
+		{name: "add_decky ip empty", op: OpAddDecky, payload: `{"name":"web","lan":"dmz","ip":""}`, wantField: "payload.ip", wantCode: IssueIPMalformed},
+		{name: "add_decky ip null", op: OpAddDecky, payload: `{"name":"web","lan":"dmz","ip":null}`},
+		{name: "attach_decky ip three octets", op: OpAttachDecky, payload: `{"decky":"web","lan":"lab","ip":"10.0.2"}`, wantField: "payload.ip", wantCode: IssueIPMalformed},
+		{name: "attach_decky ip leading zero", op: OpAttachDecky, payload: `{"decky":"web","lan":"lab","ip":"10.0.2.09"}`, wantField: "payload.ip", wantCode: IssueIPMalformed},
+		{name: "add_decky unknown service", op: OpAddDecky, payload: `{"name":"web","lan":"dmz","services":["ssh","nope"]}`, wantField: "payload.services[1]", wantCode: IssueUnknownService},
+		{name: "add_decky fleet singleton", op: OpAddDecky, payload: `{"name":"web","lan":"dmz","services":["sniffer"]}`, wantField: "payload.services[0]", wantCode: IssueUnknownService},
+		{name: "add_decky service case matters", op: OpAddDecky, payload: `{"name":"web","lan":"dmz","services":["SSH"]}`, wantField: "payload.services[0]", wantCode: IssueUnknownService},
+		{name: "update_decky unknown service", op: OpUpdateDecky, payload: `{"decky":"web","services":["http","telnetz"]}`, wantField: "payload.services[1]", wantCode: IssueUnknownService},
+		{name: "update_decky patch config for unknown service", op: OpUpdateDecky, payload: `{"decky":"web","patch":{"service_config":{"http":{},"nope":{}}}}`, wantField: "payload.patch.service_config.nope", wantCode: IssueUnknownService},
+		{name: "update_decky patch config for catalog service", op: OpUpdateDecky, payload: `{"decky":"web","patch":{"service_config":{"http":{}}}}`},
+		{name: "update_decky patch config not an object", op: OpUpdateDecky, payload: `{"decky":"web","patch":{"service_config":"x"}}`},
+
+		// Text hygiene: nothing PostgreSQL cannot store.
+		{name: "add_lan NUL in name", op: OpAddLAN, payload: `{"name":"a\u0000b"}`, wantField: "payload.name"},
+		{name: "add_decky NUL in a service", op: OpAddDecky, payload: `{"name":"web","lan":"dmz","services":["ssh","\u0000"]}`, wantField: "payload.services[1]"},
+		{name: "NUL in an unknown key's value", op: OpRemoveLAN, payload: `{"name":"lab","note":{"deep":["x","\u0000"]}}`, wantField: "payload.note.deep[1]"},
+		{name: "NUL in a key", op: OpRemoveLAN, payload: `{"name":"lab","patch":{"a\u0000":1}}`, wantField: "payload.patch"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,7 +124,13 @@ func TestValidatePayload(t *testing.T) {
 			require.ErrorAs(t, err, &e)
 			require.Equal(t, EUnprocessable, e.Code)
 			require.Contains(t, e.Message, tt.wantField+":")
-			require.Equal(t, map[string]any{"field": tt.wantField}, e.Fields)
+			require.Equal(t, tt.wantField, e.Fields["field"])
+			if tt.wantCode != "" {
+				require.Equal(t, tt.wantCode, e.Fields["code"])
+				require.Contains(t, e.Message, tt.wantField+": "+tt.wantCode+": ")
+			} else {
+				require.NotContains(t, e.Fields, "code")
+			}
 		})
 	}
 }

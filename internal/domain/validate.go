@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 )
@@ -223,9 +224,9 @@ func checkIPs(h *Hydrated) []Issue {
 					map[string]string{"decky": d.Name, "lan": lanName}))
 				continue
 			}
-			addr, addrErr := parseIPv4(ip)
-			net, netErr := parseIPv4Network(lan.Subnet, true)
-			if addrErr != nil || netErr != nil {
+			addr, addrOK := wellFormedIP(ip)
+			net, netOK := wellFormedSubnet(lan.Subnet)
+			if !addrOK || !netOK {
 				out = append(out, errIssue(IssueIPMalformed,
 					fmt.Sprintf("decky '%s': malformed IP '%s'", d.Name, ip),
 					map[string]string{"decky": d.Name, "lan": lanName, "ip": ip}))
@@ -259,7 +260,7 @@ func checkSubnets(h *Hydrated) []Issue {
 	var out []Issue
 	var lans []LAN
 	for _, l := range h.LANs {
-		if _, err := parseIPv4Network(l.Subnet, true); err != nil {
+		if _, ok := wellFormedSubnet(l.Subnet); !ok {
 			out = append(out, errIssue(IssueSubnetMalformed,
 				fmt.Sprintf("LAN '%s': malformed subnet '%s'", l.Name, l.Subnet),
 				map[string]string{"lan": l.Name}))
@@ -268,9 +269,9 @@ func checkSubnets(h *Hydrated) []Issue {
 		lans = append(lans, l)
 	}
 	for i, a := range lans {
-		pa, _ := parseIPv4Network(a.Subnet, true)
+		pa, _ := wellFormedSubnet(a.Subnet)
 		for _, b := range lans[i+1:] {
-			pb, _ := parseIPv4Network(b.Subnet, true)
+			pb, _ := wellFormedSubnet(b.Subnet)
 			if pa.Overlaps(pb) {
 				out = append(out, errIssue(IssueSubnetOverlap,
 					fmt.Sprintf("LAN '%s' (%s) overlaps LAN '%s' (%s)", a.Name, pa, b.Name, pb),
@@ -279,6 +280,27 @@ func checkSubnets(h *Hydrated) []Issue {
 		}
 	}
 	return out
+}
+
+// The syntax rules below are shared by the post-apply checks (SUBNET_MALFORMED,
+// IP_MALFORMED, UNKNOWN_SERVICE) and the enqueue check of DOMAIN §4.2 (D2
+// extended, ValidatePayload), so the two can never disagree: a value refused
+// at enqueue would fail at apply, and one accepted at enqueue fails at apply
+// only for a reason that depends on the state.
+
+// wellFormedSubnet is the SUBNET_MALFORMED rule: an IPv4 network in CIDR
+// form (or with a dotted netmask) with no host bits set. It returns the
+// network when s is one.
+func wellFormedSubnet(s string) (netip.Prefix, bool) {
+	p, err := parseIPv4Network(s, true)
+	return p, err == nil
+}
+
+// wellFormedIP is the IP_MALFORMED syntax rule: an IPv4 address in dotted
+// decimal.
+func wellFormedIP(s string) (netip.Addr, bool) {
+	a, err := parseIPv4(s)
+	return a, err == nil
 }
 
 func checkServicesKnown(h *Hydrated) []Issue {

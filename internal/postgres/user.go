@@ -5,9 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
@@ -54,12 +52,11 @@ func (db *DB) CreateUser(ctx context.Context, u *domain.User) error {
 
 // GetUserByUsername returns a user by exact username, or a 404. Login uses it
 // and answers 401 either way, so the 404 never reaches a client from there.
-//
-// A username with a NUL byte or invalid UTF-8 cannot exist (PostgreSQL text
-// cannot hold either, and would answer the query with an error, a 500), so it
-// is a plain 404 without a round trip.
 func (db *DB) GetUserByUsername(ctx context.Context, username string) (*domain.User, error) {
-	if strings.IndexByte(username, 0) >= 0 || !utf8.ValidString(username) {
+	if domain.CheckText("username", username) != nil {
+		// No user can have a name PostgreSQL cannot store (a NUL, invalid
+		// UTF-8), and asking would fail the query: a credential from a
+		// header (HTTP Basic on /monitoring) reaches here undecoded.
 		return nil, notFound("User")
 	}
 	var u domain.User
