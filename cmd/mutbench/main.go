@@ -16,7 +16,7 @@
 //     `mutation.applied` read from the all-topologies Redis stream (a
 //     blocking XREAD, as the SSE process reads it).
 //   - burst: -clients clients POST back to back for -duration while the
-//     workers drain (each topology seeded with -deckies deckies); accepted POSTs per second, applied per second during
+//     workers drain; accepted POSTs per second, applied per second during
 //     the load and after it, and how long after the load stopped the backlog
 //     was gone.
 //   - ceiling: pgbench runs the exact enqueue statement of
@@ -24,6 +24,9 @@
 //     clients for -duration against its own scratch schema with -topologies
 //     topologies: the durable ceiling the burst's accepted rate is compared
 //     with.
+//
+// Every live topology starts with -deckies deckies (a bulk INSERT, not
+// mutations), for the apply rate against topology size.
 //
 // Each of -runs runs builds a fresh schema and system and goes through the
 // phases; figures are medians over the runs with the min–max spread, and

@@ -259,7 +259,7 @@ func (s *system) burstPhase(ctx context.Context, run int) (*burstResult, error) 
 		s.mu.Lock()
 		failed := s.failed
 		s.mu.Unlock()
-		fmt.Printf("  applied: %d during the load (%.0f/s), the rest %.0f/s after it; backlog gone %s after the load stopped; %d never applied; %d of them mutation.failed (counted as done)\n",
+		fmt.Printf("  applied: %d during the load (%.0f/s), the rest %.0f/s after it; backlog gone %s after the load stopped; %d never applied; %d mutation.failed in this run so far (counted as done)\n",
 			res.appliedDuring, res.appliedDuringPerSec(), res.appliedAfterPerSec(), res.backlog.Round(time.Millisecond), res.notApplied, failed)
 	}
 	if len(s.procs) > 0 {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -97,30 +96,30 @@ func SeedTopology(ctx context.Context, db *postgres.DB, i int) (string, error) {
 // the DMZ is a /16 (10.64+i.0.0/16, so i < 190) to leave the allocator room.
 func SeedTopologyWith(ctx context.Context, db *postgres.DB, i, deckies int) (string, error) {
 	if deckies <= 200 {
-		return seedTopology(ctx, db, i, deckies, fmt.Sprintf("10.%d.%d.", i/256, i%256), "0/24")
+		return seedTopology(ctx, db, i, deckies, fmt.Sprintf("10.%d.%d.", i/256, i%256), false)
 	}
 	if i >= 190 {
 		return "", fmt.Errorf("bench: more than 200 deckies per topology works for at most 190 topologies")
 	}
-	return seedTopology(ctx, db, i, deckies, fmt.Sprintf("10.%d.", 64+i), "0.0/16")
+	return seedTopology(ctx, db, i, deckies, fmt.Sprintf("10.%d.", 64+i), true)
 }
 
-// seedTopology writes the topology; ipBase is the subnet's address without
-// its host part and suffix what completes the CIDR.
-func seedTopology(ctx context.Context, db *postgres.DB, i, deckies int, ipBase, suffix string) (string, error) {
+// seedTopology writes the topology; ipBase is the DMZ's network part with
+// a trailing dot ("10.a.b." for a /24, "10.a." for a /16 when wide).
+func seedTopology(ctx context.Context, db *postgres.DB, i, deckies int, ipBase string, wide bool) (string, error) {
 	tid, lan, decky := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	gwIP := ipBase + "2"
-	hostOf := `($3::text || (g + 2))` // a /24: 10.a.b.(g+2)
-	if strings.Count(ipBase, ".") == 2 {
-		gwIP = ipBase + "0.2"
-		hostOf = `($3::text || ((g + 2) / 256) || '.' || ((g + 2) % 256))` // a /16
+	subnet, gwIP := ipBase+"0/24", ipBase+"2"
+	hostOf := `($3::text || (g + 2))` // the n-th member is 10.a.b.(n+2)
+	if wide {
+		subnet, gwIP = ipBase+"0.0/16", ipBase+"0.2"
+		hostOf = `($3::text || ((g + 2) / 256) || '.' || ((g + 2) % 256))`
 	}
 	stmts := []struct {
 		q    string
 		args []any
 	}{
 		{`INSERT INTO topologies (id, name, status) VALUES ($1, $2, 'active')`, []any{tid, fmt.Sprintf("bench-%02d-%s", i, tid[:8])}},
-		{`INSERT INTO lans (id, topology_id, name, subnet, is_dmz) VALUES ($1, $2, 'dmz', $3, true)`, []any{lan, tid, ipBase + suffix}},
+		{`INSERT INTO lans (id, topology_id, name, subnet, is_dmz) VALUES ($1, $2, 'dmz', $3, true)`, []any{lan, tid, subnet}},
 		{`INSERT INTO deckies (uuid, topology_id, name, home_lan_id, services, decky_config, ip, state)
 		  VALUES ($1, $2, 'gw', $3, '["ssh"]', $4, $5, 'running')`,
 			[]any{decky, tid, lan, fmt.Sprintf(`{"name": "gw", "ips_by_lan": {"dmz": %q}, "forwards_l3": true}`, gwIP), gwIP}},
