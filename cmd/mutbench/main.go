@@ -25,6 +25,9 @@
 //     topologies: the durable ceiling the burst's accepted rate is compared
 //     with.
 //
+// Every live topology starts with -deckies deckies (a bulk INSERT, not
+// mutations), for the apply rate against topology size.
+//
 // Each of -runs runs builds a fresh schema and system and goes through the
 // phases; figures are medians over the runs with the min–max spread, and
 // the last lines are a markdown table of the issue 9 rows (also appended to
@@ -56,6 +59,7 @@ type config struct {
 	dbURL, redisURL      string
 	rate                 int
 	topologies           int
+	deckies              int
 	clients              int
 	duration             time.Duration
 	workers              int
@@ -78,6 +82,7 @@ func main() {
 	flag.StringVar(&c.redisURL, "redis-url", benchkit.EnvOr("REDIS_URL", "redis://127.0.0.1:6379/15"), "Redis URL")
 	flag.IntVar(&c.rate, "rate", 100, "latency: mutations per second")
 	flag.IntVar(&c.topologies, "topologies", 20, "live topologies the load is spread over")
+	flag.IntVar(&c.deckies, "deckies", 1, "deckies each live topology is seeded with (the gateway and N-1 running members, written by a bulk INSERT, not by mutations): the apply rate against topology size")
 	flag.IntVar(&c.clients, "clients", 64, "burst and ceiling: concurrent clients")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each phase")
 	flag.IntVar(&c.workers, "workers", 1, "workers (in-process instances, or processes with -worker-bin)")
@@ -104,8 +109,8 @@ func main() {
 			c.workerBin = filepath.Join(binDir, "worker")
 		}
 	}
-	if c.runs < 1 || c.rate < 1 || c.topologies < 1 || c.clients < 1 || c.workers < 0 {
-		fmt.Fprintln(os.Stderr, "mutbench: -runs, -rate, -topologies and -clients must be positive, -workers not negative")
+	if c.runs < 1 || c.rate < 1 || c.topologies < 1 || c.clients < 1 || c.workers < 0 || c.deckies < 1 {
+		fmt.Fprintln(os.Stderr, "mutbench: -runs, -rate, -topologies, -deckies and -clients must be positive, -workers not negative")
 		os.Exit(2)
 	}
 	if c.cpuProfile != "" {
@@ -156,7 +161,7 @@ func run(c config) error {
 		mode = fmt.Sprintf("processes (api %s, worker %s)", orInProcess(c.apiBin), orInProcess(c.workerBin))
 	}
 	fmt.Printf("machine: %s, GOMAXPROCS %d\nload average at start: %s\n", benchkit.Machine(), runtime.GOMAXPROCS(0), benchkit.LoadAvg())
-	fmt.Printf("setup: %d topologies, %d worker(s), %s, noop materializer, HTTP over loopback, op mix %s\n", c.topologies, c.workers, mode, c.mix)
+	fmt.Printf("setup: %d topologies of %d decky(ies), %d worker(s), %s, noop materializer, HTTP over loopback, op mix %s\n", c.topologies, c.deckies, c.workers, mode, c.mix)
 	var pgbench string
 	if c.has("ceiling") {
 		var err error
@@ -266,7 +271,7 @@ func summary(c config, runs []*runResult) []benchkit.Row {
 		gone := b(func(x *burstResult) float64 { return x.backlog.Seconds() })
 		notApplied := b(func(x *burstResult) float64 { return float64(x.notApplied) })
 		rows = append(rows, benchkit.Row{
-			Name:   fmt.Sprintf("burst: %d clients POSTing for %s, %s", c.clients, c.duration, setup),
+			Name:   fmt.Sprintf("burst: %d clients POSTing for %s, %s, %d decky(ies) per topology", c.clients, c.duration, setup, c.deckies),
 			Target: "applied/s ≥ accepted/s; backlog gone ≤ 2 s after the load stops",
 			Mazenet: "accepted " + accepted.Fmt("/s") + "; applied " + during.Fmt("/s") + " during, " + after.Fmt("/s") +
 				" after; backlog gone " + gone.Fmt("s") + " after; never applied " + notApplied.Fmt("") +

@@ -256,8 +256,11 @@ func (s *system) burstPhase(ctx context.Context, run int) (*burstResult, error) 
 		fmt.Printf("  first POST error: %s\n", e)
 	}
 	if c.workers > 0 {
-		fmt.Printf("  applied: %d during the load (%.0f/s), the rest %.0f/s after it; backlog gone %s after the load stopped; %d never applied\n",
-			res.appliedDuring, res.appliedDuringPerSec(), res.appliedAfterPerSec(), res.backlog.Round(time.Millisecond), res.notApplied)
+		s.mu.Lock()
+		failed := s.failed
+		s.mu.Unlock()
+		fmt.Printf("  applied: %d during the load (%.0f/s), the rest %.0f/s after it; backlog gone %s after the load stopped; %d never applied; %d mutation.failed in this run so far (counted as done)\n",
+			res.appliedDuring, res.appliedDuringPerSec(), res.appliedAfterPerSec(), res.backlog.Round(time.Millisecond), res.notApplied, failed)
 	}
 	if len(s.procs) > 0 {
 		fmt.Printf("  CPU (cores) over the load and drain:")

@@ -42,6 +42,7 @@ type system struct {
 
 	mu      sync.Mutex
 	applied map[string]time.Time // mutation id → its applied (or failed) entry read from the stream
+	failed  int                  // how many of those were mutation.failed
 	seen    chan struct{}
 }
 
@@ -163,7 +164,7 @@ func start(ctx context.Context, c config, workDir string, run int, j *benchkit.J
 	}
 	s.client = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}}
 	for i := 0; i < c.topologies; i++ {
-		tid, err := benchkit.SeedTopology(ctx, s.scratch.DB, i)
+		tid, err := benchkit.SeedTopologyWith(ctx, s.scratch.DB, i, c.deckies)
 		if err != nil {
 			return nil, err
 		}
@@ -218,6 +219,9 @@ func (s *system) tail(ctx context.Context) {
 			}
 			if id, ok := mutationID(e.Data); ok {
 				s.applied[id] = now
+				if e.Name == domain.EventFailed {
+					s.failed++
+				}
 			}
 		}
 		s.mu.Unlock()

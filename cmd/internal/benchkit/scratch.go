@@ -85,18 +85,61 @@ func (s *Scratch) Close() {
 // and a gateway decky "gw" running ssh, directly in SQL (a deploy is not
 // what is measured), and returns its id.
 func SeedTopology(ctx context.Context, db *postgres.DB, i int) (string, error) {
+	return SeedTopologyWith(ctx, db, i, 1)
+}
+
+// SeedTopologyWith is SeedTopology with deckies deckies in the DMZ (the
+// gateway and deckies-1 running members, each with its home edge), written
+// by two set-based INSERTs so that a 1,000-decky topology costs one round
+// trip rather than 1,000 mutations: the apply-rate curve against topology
+// size needs big views, not the cost of building them. Above 200 deckies
+// the DMZ is a /16 (10.64+i.0.0/16, so i < 190) to leave the allocator room.
+func SeedTopologyWith(ctx context.Context, db *postgres.DB, i, deckies int) (string, error) {
+	if deckies <= 200 {
+		return seedTopology(ctx, db, i, deckies, fmt.Sprintf("10.%d.%d.", i/256, i%256), false)
+	}
+	if i >= 190 {
+		return "", fmt.Errorf("bench: more than 200 deckies per topology works for at most 190 topologies")
+	}
+	return seedTopology(ctx, db, i, deckies, fmt.Sprintf("10.%d.", 64+i), true)
+}
+
+// seedTopology writes the topology; ipBase is the DMZ's network part with
+// a trailing dot ("10.a.b." for a /24, "10.a." for a /16 when wide).
+func seedTopology(ctx context.Context, db *postgres.DB, i, deckies int, ipBase string, wide bool) (string, error) {
 	tid, lan, decky := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	subnet, gwIP := ipBase+"0/24", ipBase+"2"
+	hostOf := `($3::text || (g + 2))` // the n-th member is 10.a.b.(n+2)
+	if wide {
+		subnet, gwIP = ipBase+"0.0/16", ipBase+"0.2"
+		hostOf = `($3::text || ((g + 2) / 256) || '.' || ((g + 2) % 256))`
+	}
 	stmts := []struct {
 		q    string
 		args []any
 	}{
 		{`INSERT INTO topologies (id, name, status) VALUES ($1, $2, 'active')`, []any{tid, fmt.Sprintf("bench-%02d-%s", i, tid[:8])}},
-		{`INSERT INTO lans (id, topology_id, name, subnet, is_dmz) VALUES ($1, $2, 'dmz', $3, true)`, []any{lan, tid, fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)}},
+		{`INSERT INTO lans (id, topology_id, name, subnet, is_dmz) VALUES ($1, $2, 'dmz', $3, true)`, []any{lan, tid, subnet}},
 		{`INSERT INTO deckies (uuid, topology_id, name, home_lan_id, services, decky_config, ip, state)
 		  VALUES ($1, $2, 'gw', $3, '["ssh"]', $4, $5, 'running')`,
-			[]any{decky, tid, lan, fmt.Sprintf(`{"name": "gw", "ips_by_lan": {"dmz": "10.%d.%d.2"}, "forwards_l3": true}`, i/256, i%256), fmt.Sprintf("10.%d.%d.2", i/256, i%256)}},
+			[]any{decky, tid, lan, fmt.Sprintf(`{"name": "gw", "ips_by_lan": {"dmz": %q}, "forwards_l3": true}`, gwIP), gwIP}},
 		{`INSERT INTO edges (id, topology_id, decky_uuid, lan_id, is_bridge, forwards_l3) VALUES ($1, $2, $3, $4, true, true)`,
 			[]any{uuid.NewString(), tid, decky, lan}},
+	}
+	if deckies > 1 {
+		stmts = append(stmts, struct {
+			q    string
+			args []any
+		}{`INSERT INTO deckies (uuid, topology_id, name, home_lan_id, services, decky_config, ip, state)
+		  SELECT gen_random_uuid(), $1, 'seed-' || g, $2, '["ssh"]',
+		         jsonb_build_object('name', 'seed-' || g, 'ips_by_lan', jsonb_build_object('dmz', ` + hostOf + `)),
+		         ` + hostOf + `, 'running'
+		  FROM generate_series(1, $4::int) AS g`, []any{tid, lan, ipBase, deckies - 1}}, struct {
+			q    string
+			args []any
+		}{`INSERT INTO edges (id, topology_id, decky_uuid, lan_id, is_bridge, forwards_l3)
+		  SELECT gen_random_uuid(), $1, uuid, $2, false, false FROM deckies WHERE topology_id = $1 AND name LIKE 'seed-%'`,
+			[]any{tid, lan}})
 	}
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s.q, s.args...); err != nil {
