@@ -13,7 +13,6 @@ import (
 	"github.com/decnet/mazenet/internal/domain"
 	"github.com/decnet/mazenet/internal/postgres"
 	"github.com/decnet/mazenet/internal/web"
-	"github.com/decnet/mazenet/tasks"
 )
 
 // mutationRoutes registers the mutation queue (DOMAIN §4.2, §4.3).
@@ -51,7 +50,7 @@ func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) e
 	// The event is published after the answer, by the relay's loop
 	// (relay.Notify: a burst of POSTs shares its rounds instead of queueing
 	// for Redis one by one); the outbox row already makes it durable. The
-	// wake-up is awaited, coalesced per topology (tasks.Wakeups), so a 202
+	// wake-up is awaited, coalesced per topology (Server.wakeups), so a 202
 	// means a worker is woken unless Redis failed (then the sweep drains).
 	// The request's context may be cancelled once the client has its
 	// answer; the wake-up must still go out.
@@ -59,17 +58,13 @@ func (s *Server) handleMutationEnqueue(w http.ResponseWriter, r *http.Request) e
 	if s.Tasks != nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
 		defer cancel()
-		if err := applyWakeups.Apply(ctx, s.Tasks, s.Queue, m.TopologyID); err != nil {
+		if err := s.wakeups.apply(ctx, s.Tasks, s.Queue, m.TopologyID); err != nil {
 			s.Log.WarnContext(ctx, "apply wake-up not enqueued; the sweep will drain",
 				"topology_id", m.TopologyID, "mutation_id", m.ID, "err", err)
 		}
 	}
 	return web.JSON(w, http.StatusAccepted, enqueueResponseOf(m))
 }
-
-// applyWakeups coalesces the apply wake-ups of concurrent enqueues per
-// topology (tasks.Wakeups).
-var applyWakeups tasks.Wakeups
 
 // enqueueResponseOf is the 202 body of an accepted mutation.
 func enqueueResponseOf(m *domain.Mutation) enqueueResponse {

@@ -66,6 +66,7 @@ type Server struct {
 	// request. It only skips bcrypt: every request still checks the user row
 	// (basicAdmin), so revocation is immediate.
 	basicCache *sync.Map // [32]byte → basicEntry; made by Handler
+	wakeups    *wakeups  // coalesces apply wake-ups per topology; made by Handler
 	// TrustProxyHeaders makes the login rate limiter count attempts against
 	// the last X-Forwarded-For entry instead of the TCP peer. Set it only
 	// behind a proxy that appends the address it saw, such as Heroku's
@@ -81,6 +82,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.basicCache == nil {
 		s.basicCache = &sync.Map{}
+	}
+	if s.wakeups == nil {
+		s.wakeups = &wakeups{}
 	}
 	r := chi.NewRouter()
 	r.Use(web.Middleware(s.Log)...)

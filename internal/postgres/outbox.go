@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/decnet/mazenet/internal/domain"
 )
@@ -101,26 +100,6 @@ func (db *DB) EventsAfter(ctx context.Context, topologyID string, after int64, l
 type Stamp struct {
 	Before, After int64
 	Events        []domain.Event
-}
-
-// AnyUnstamped reports whether any of evs (committed outbox events) still
-// lacks a position. A publisher whose events another stamper already took
-// leaves them to that stamper and skips the stamping lock.
-func (db *DB) AnyUnstamped(ctx context.Context, evs []domain.Event) (bool, error) {
-	tids := make([]string, len(evs))
-	seqs := make([]int64, len(evs))
-	for i, ev := range evs {
-		tids[i], seqs[i] = ev.TopologyID, ev.Seq
-	}
-	var found bool
-	err := db.GetContext(ctx, &found, `
-SELECT EXISTS (SELECT 1 FROM events e JOIN unnest($1::uuid[], $2::bigint[]) AS x(topology_id, seq)
-                 ON e.topology_id = x.topology_id AND e.seq = x.seq
-                WHERE e.gseq IS NULL)`, pq.Array(tids), pq.Array(seqs))
-	if err != nil {
-		return false, fmt.Errorf("postgres: unstamped events: %w", err)
-	}
-	return found, nil
 }
 
 // StampEvents gives up to limit committed, unstamped events the next global

@@ -1,4 +1,4 @@
-package tasks
+package api
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/require"
+
+	"github.com/decnet/mazenet/tasks"
 )
 
 // blockingEnqueuer records every task and blocks each send until released.
@@ -22,7 +24,7 @@ type blockingEnqueuer struct {
 }
 
 func (e *blockingEnqueuer) EnqueueContext(_ context.Context, t *asynq.Task, _ ...asynq.Option) (*asynq.TaskInfo, error) {
-	p, err := Parse(t)
+	p, err := tasks.Parse(t)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +37,7 @@ func (e *blockingEnqueuer) EnqueueContext(_ context.Context, t *asynq.Task, _ ..
 }
 
 // waiting counts the callers registered for the send after the running one.
-func (w *Wakeups) waiting(queue, tid string) int {
+func (w *wakeups) waiting(queue, tid string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	st := w.state[queue+"\x00"+tid]
@@ -53,17 +55,17 @@ func (w *Wakeups) waiting(queue, tid string) int {
 func TestWakeupsCoalescePerTopology(t *testing.T) {
 	t.Parallel()
 	e := &blockingEnqueuer{started: make(chan struct{}), release: make(chan struct{}), err: errors.New("redis is down")}
-	var w Wakeups
+	var w wakeups
 	ctx := context.Background()
 
 	first := make(chan error, 1)
-	go func() { first <- w.Apply(ctx, e, "q", "t1") }()
+	go func() { first <- w.apply(ctx, e, "q", "t1") }()
 	<-e.started // the first send is in flight
 
 	const n = 10
 	rest := make(chan error, n)
 	for range n {
-		go func() { rest <- w.Apply(ctx, e, "q", "t1") }()
+		go func() { rest <- w.apply(ctx, e, "q", "t1") }()
 	}
 	require.Eventually(t, func() bool { return w.waiting("q", "t1") == n }, 10*time.Second, time.Millisecond)
 	select {
@@ -73,7 +75,7 @@ func TestWakeupsCoalescePerTopology(t *testing.T) {
 	}
 
 	other := make(chan error, 1)
-	go func() { other <- w.Apply(ctx, e, "q", "t2") }()
+	go func() { other <- w.apply(ctx, e, "q", "t2") }()
 	<-e.started // t2's send starts while t1's is still in flight
 	e.release <- struct{}{}
 	e.release <- struct{}{}
@@ -85,7 +87,7 @@ func TestWakeupsCoalescePerTopology(t *testing.T) {
 	for range n {
 		require.ErrorIs(t, <-rest, e.err)
 	}
-	require.ElementsMatch(t, []string{TypeApply + " t1", TypeApply + " t2", TypeApply + " t1"}, e.sent)
+	require.ElementsMatch(t, []string{tasks.TypeApply + " t1", tasks.TypeApply + " t2", tasks.TypeApply + " t1"}, e.sent)
 	require.Eventually(t, func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -98,13 +100,13 @@ func TestWakeupsCoalescePerTopology(t *testing.T) {
 func TestWakeupsCallerContext(t *testing.T) {
 	t.Parallel()
 	e := &blockingEnqueuer{started: make(chan struct{}), release: make(chan struct{})}
-	var w Wakeups
+	var w wakeups
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- w.Apply(ctx, e, "q", "t1") }()
+	go func() { done <- w.apply(ctx, e, "q", "t1") }()
 	<-e.started
 	cancel()
 	require.ErrorIs(t, <-done, context.Canceled)
 	e.release <- struct{}{}
-	require.Equal(t, []string{TypeApply + " t1"}, e.sent)
+	require.Equal(t, []string{tasks.TypeApply + " t1"}, e.sent)
 }
